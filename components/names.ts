@@ -1,0 +1,73 @@
+/**
+ * Names and ports, declared once. Every object name, Secret key and port the components use comes
+ * from here, so a Service, its probes, its NetworkPolicies and its ServiceMonitor cannot disagree.
+ */
+
+export const PROJECT = "n8n-cluster";
+
+/** Ports (ARCHITECTURE §3-§5). */
+export const PORTS = {
+  /** n8n HTTP: editor, API, webhooks, /healthz, /metrics; also the worker health server. */
+  n8n: 5678,
+  /** Task broker inside each n8n pod; runners connect to it on 127.0.0.1. */
+  runnerBroker: 5679,
+  /** Task-runner launcher health (/healthz). */
+  runnerHealth: 5680,
+  postgres: 5432,
+  /** Patroni REST API: /readiness, /liveness, /primary, /replica, /metrics. */
+  patroni: 8008,
+  redis: 6379,
+} as const;
+
+/** Kubernetes object names inside the stack's namespace. */
+export const NAMES = {
+  serviceAccount: "n8n",
+  main: "n8n-main",
+  worker: "n8n-worker",
+  webhook: "n8n-webhook",
+  postgres: "n8n-postgres",
+  redis: "n8n-redis",
+} as const;
+
+/** Database role names; passwords live in SECRETS.postgres. */
+export const DB_USERS = {
+  superuser: "postgres",
+  replication: "standby",
+  app: "n8n",
+} as const;
+
+export const APP_DATABASE = "n8n";
+
+/** The Secrets the program writes, and the key of each value in them. */
+export const SECRETS = {
+  n8n: {
+    name: "n8n-core",
+    keys: { encryptionKey: "encryption-key", runnersAuthToken: "runners-auth-token" },
+  },
+  postgres: {
+    name: "n8n-postgres-credentials",
+    keys: {
+      superuserPassword: "superuser-password",
+      replicationPassword: "replication-password",
+      appPassword: "app-password",
+    },
+  },
+  redis: {
+    name: "n8n-redis-credentials",
+    keys: { password: "password" },
+  },
+} as const;
+
+export type SecretGroup = keyof typeof SECRETS;
+export type SecretRef<G extends SecretGroup = SecretGroup> = {
+  name: (typeof SECRETS)[G]["name"];
+  key: string;
+};
+
+/** `valueFrom.secretKeyRef` for one value of one of the program's Secrets. */
+export function secretKeyRef<G extends SecretGroup>(group: G, key: keyof (typeof SECRETS)[G]["keys"]) {
+  const secret = SECRETS[group];
+  return {
+    secretKeyRef: { name: secret.name, key: (secret.keys as Record<PropertyKey, string>)[key] as string },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * N8nSecrets: every credential of the cluster, generated with @pulumi/random (or taken from a stack
+ * secret) and written into three Kubernetes Secrets. Other components only ever reference these
+ * values through `secretKeyRef` (names.ts), never as literals.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { type LabelContext, labels } from "./labels";
+import { SECRETS, type SecretGroup } from "./names";
+
+/** One value kept in a Secret: where it lives and how long a generated one is. */
+export interface SecretValueSpec {
+  group: SecretGroup;
+  /** Logical key in SECRETS[group].keys. */
+  key: string;
+  /** Length of a generated value: alphanumerics only, so no URL or shell quoting can break it. */
+  length: number;
+}
+
+/** The whole inventory, declared once. 48 alphanumerics is about 285 bits. */
+export const SECRET_VALUES: readonly SecretValueSpec[] = [
+  { group: "n8n", key: "encryptionKey", length: 48 },
+  { group: "n8n", key: "runnersAuthToken", length: 48 },
+  { group: "postgres", key: "superuserPassword", length: 40 },
+  { group: "postgres", key: "replicationPassword", length: 40 },
+  { group: "postgres", key: "appPassword", length: 40 },
+  { group: "redis", key: "password", length: 40 },
+];
+
+/** Plain spec of one Secret object (pure; the values may be Outputs). */
+export function secretObject<V>(
+  group: SecretGroup,
+  namespace: string | pulumi.Output<string>,
+  ctx: LabelContext,
+  values: Record<string, V>,
+) {
+  const def = SECRETS[group];
+  const keys = def.keys as Record<string, string>;
+  const stringData: Record<string, V> = {};
+  for (const [logical, value] of Object.entries(values)) {
+    const key = keys[logical];
+    if (key === undefined) throw new Error(`secret group ${group} has no key ${logical}`);
+    stringData[key] = value;
+  }
+  return {
+    metadata: { name: def.name, namespace, labels: labels(ctx, "secrets") },
+    type: "Opaque",
+    stringData,
+  };
+}
+
+export interface N8nSecretsArgs {
+  namespace: pulumi.Input<string>;
+  labels: LabelContext;
+  /** The n8n encryption key from a stack secret; generated when absent. */
+  encryptionKey?: pulumi.Output<string>;
+  /** Protect the generated encryption key against deletion (production stacks): losing it loses every credential. */
+  protectEncryptionKey: boolean;
+}
+
+export class N8nSecrets extends pulumi.ComponentResource {
+  /** Secret name per group. */
+  readonly secretNames: Record<SecretGroup, pulumi.Output<string>>;
+  /** The encryption key (secret output), for an offline backup: `pulumi stack output encryptionKey --show-secrets`. */
+  readonly encryptionKey: pulumi.Output<string>;
+
+  constructor(name: string, args: N8nSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("n8n-cluster:secrets:N8nSecrets", name, {}, opts);
+
+    const values: Record<SecretGroup, Record<string, pulumi.Output<string>>> = { n8n: {}, postgres: {}, redis: {} };
+    for (const spec of SECRET_VALUES) {
+      const configured = spec.key === "encryptionKey" ? args.encryptionKey : undefined;
+      const value =
+        configured ??
+        new random.RandomPassword(
+          `${name}-${spec.group}-${spec.key}`,
+          { length: spec.length, special: false, minLower: 4, minUpper: 4, minNumeric: 4 },
+          { parent: this, protect: spec.key === "encryptionKey" && args.protectEncryptionKey },
+        ).result;
+      values[spec.group][spec.key] = pulumi.secret(value);
+    }
+
+    const namespace = pulumi.output(args.namespace);
+    const groups = Object.keys(SECRETS) as SecretGroup[];
+    const secrets = Object.fromEntries(
+      groups.map((group) => [
+        group,
+        new k8s.core.v1.Secret(`${name}-${group}`, secretObject(group, namespace, args.labels, values[group]), {
+          parent: this,
+        }),
+      ]),
+    ) as Record<SecretGroup, k8s.core.v1.Secret>;
+
+    this.secretNames = Object.fromEntries(groups.map((group) => [group, secrets[group].metadata.name])) as Record<
+      SecretGroup,
+      pulumi.Output<string>
+    >;
+    this.encryptionKey = values.n8n.encryptionKey as pulumi.Output<string>;
+    this.registerOutputs({ secretNames: this.secretNames, encryptionKey: this.encryptionKey });
+  }
+}

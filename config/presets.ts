@@ -1,0 +1,97 @@
+/**
+ * Size presets. A stack picks one with `size`; any key set explicitly in the stack file wins over it.
+ * Numbers follow ../shared/REQUIREMENTS.md R1: "a starting worker is about 0.5 CPU / 512 Mi; main
+ * about 0.5–2 CPU / 0.5–2 Gi"; scale by adding workers, not by making them bigger.
+ */
+
+export type SizeName = "small" | "medium" | "large";
+
+export interface Resources {
+  requests: { cpu: string; memory: string };
+  limits: { cpu: string; memory: string };
+}
+
+export interface ScaledWorkloadPreset {
+  minReplicas: number;
+  maxReplicas: number;
+  resources: Resources;
+  dbPoolSize: number;
+}
+
+export interface SizePreset {
+  main: { resources: Resources; dbPoolSize: number };
+  workers: ScaledWorkloadPreset & { concurrency: number };
+  webhooks: ScaledWorkloadPreset & { enabled: boolean };
+  runners: { resources: Resources };
+  postgres: { instances: number; storageSize: string; resources: Resources };
+  redis: { storageSize: string; resources: Resources };
+}
+
+const res = (reqCpu: string, reqMem: string, limCpu: string, limMem: string): Resources => ({
+  requests: { cpu: reqCpu, memory: reqMem },
+  limits: { cpu: limCpu, memory: limMem },
+});
+
+export const SIZE_PRESETS: Record<SizeName, SizePreset> = {
+  small: {
+    main: { resources: res("250m", "512Mi", "1", "1Gi"), dbPoolSize: 4 },
+    // Concurrency 5 keeps a 1 Gi worker clear of OOM on heavy items; pool = concurrency / 2 + 1.
+    workers: {
+      minReplicas: 1,
+      maxReplicas: 3,
+      concurrency: 5,
+      dbPoolSize: 4,
+      resources: res("250m", "512Mi", "1", "1Gi"),
+    },
+    webhooks: {
+      enabled: false,
+      minReplicas: 1,
+      maxReplicas: 2,
+      dbPoolSize: 3,
+      resources: res("100m", "256Mi", "500m", "512Mi"),
+    },
+    runners: { resources: res("100m", "128Mi", "500m", "512Mi") },
+    postgres: { instances: 1, storageSize: "10Gi", resources: res("250m", "512Mi", "1", "1Gi") },
+    redis: { storageSize: "2Gi", resources: res("100m", "128Mi", "500m", "256Mi") },
+  },
+  medium: {
+    main: { resources: res("500m", "1Gi", "2", "2Gi"), dbPoolSize: 5 },
+    workers: {
+      minReplicas: 2,
+      maxReplicas: 6,
+      concurrency: 10,
+      dbPoolSize: 6,
+      resources: res("500m", "512Mi", "1", "1Gi"),
+    },
+    webhooks: {
+      enabled: true,
+      minReplicas: 2,
+      maxReplicas: 4,
+      dbPoolSize: 3,
+      resources: res("250m", "256Mi", "1", "512Mi"),
+    },
+    runners: { resources: res("100m", "256Mi", "1", "1Gi") },
+    postgres: { instances: 2, storageSize: "50Gi", resources: res("1", "2Gi", "2", "4Gi") },
+    redis: { storageSize: "5Gi", resources: res("250m", "256Mi", "1", "512Mi") },
+  },
+  large: {
+    main: { resources: res("1", "2Gi", "2", "4Gi"), dbPoolSize: 8 },
+    workers: {
+      minReplicas: 3,
+      maxReplicas: 10,
+      concurrency: 10,
+      dbPoolSize: 6,
+      resources: res("1", "1Gi", "2", "2Gi"),
+    },
+    webhooks: {
+      enabled: true,
+      minReplicas: 2,
+      maxReplicas: 6,
+      dbPoolSize: 3,
+      resources: res("500m", "512Mi", "1", "1Gi"),
+    },
+    runners: { resources: res("250m", "256Mi", "1", "1Gi") },
+    postgres: { instances: 3, storageSize: "200Gi", resources: res("2", "8Gi", "4", "16Gi") },
+    redis: { storageSize: "10Gi", resources: res("500m", "512Mi", "1", "1Gi") },
+  },
+};

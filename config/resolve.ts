@@ -1,0 +1,126 @@
+/**
+ * Turns the parsed stack config into the fully specified one the components take: size-preset values
+ * fill whatever the stack file left out, and derived numbers (Postgres max_connections, Redis
+ * maxmemory) are computed once here. Pure.
+ */
+
+import { type Resources, SIZE_PRESETS } from "./presets";
+import { formatMemory, memoryBytes } from "./quantity";
+import type { ParsedConfig } from "./schema";
+
+type ParsedResources = ParsedConfig["main"]["resources"];
+
+function mergeResources(preset: Resources, given: ParsedResources): Resources {
+  return {
+    requests: {
+      cpu: given.requests.cpu ?? preset.requests.cpu,
+      memory: given.requests.memory ?? preset.requests.memory,
+    },
+    limits: {
+      cpu: given.limits.cpu ?? preset.limits.cpu,
+      memory: given.limits.memory ?? preset.limits.memory,
+    },
+  };
+}
+
+/**
+ * Connections PostgreSQL keeps beyond n8n's pools: superuser_reserved_connections (3), Patroni and
+ * replication (one per replica plus Patroni's own), the exporter, backups and an operator's psql.
+ */
+export const RESERVED_CONNECTIONS = 15;
+
+export interface HpaSettings {
+  minReplicas: number;
+  maxReplicas: number;
+  targetCPUUtilizationPercentage: number;
+  targetMemoryUtilizationPercentage: number;
+  scaleDownStabilizationSeconds: number;
+}
+
+export function resolveConfig(stack: string, parsed: ParsedConfig) {
+  const preset = SIZE_PRESETS[parsed.size];
+  const hpa = (
+    given: ParsedConfig["workers"] | ParsedConfig["webhooks"],
+    p: { minReplicas: number; maxReplicas: number },
+  ): HpaSettings => ({
+    minReplicas: given.minReplicas ?? p.minReplicas,
+    maxReplicas: given.maxReplicas ?? p.maxReplicas,
+    targetCPUUtilizationPercentage: given.targetCPUUtilizationPercentage,
+    targetMemoryUtilizationPercentage: given.targetMemoryUtilizationPercentage,
+    scaleDownStabilizationSeconds: given.scaleDownStabilizationSeconds,
+  });
+
+  const main = {
+    replicas: parsed.main.replicas,
+    dbPoolSize: parsed.main.dbPoolSize ?? preset.main.dbPoolSize,
+    resources: mergeResources(preset.main.resources, parsed.main.resources),
+  };
+  const workers = {
+    ...hpa(parsed.workers, preset.workers),
+    concurrency: parsed.workers.concurrency ?? preset.workers.concurrency,
+    dbPoolSize: parsed.workers.dbPoolSize ?? preset.workers.dbPoolSize,
+    queueScaling: parsed.workers.queueScaling,
+    queueTargetPerWorker: parsed.workers.queueTargetPerWorker,
+    resources: mergeResources(preset.workers.resources, parsed.workers.resources),
+  };
+  const webhooks = {
+    enabled: parsed.webhooks.enabled ?? preset.webhooks.enabled,
+    ...hpa(parsed.webhooks, preset.webhooks),
+    dbPoolSize: parsed.webhooks.dbPoolSize ?? preset.webhooks.dbPoolSize,
+    resources: mergeResources(preset.webhooks.resources, parsed.webhooks.resources),
+  };
+  const runners = {
+    ...parsed.runners,
+    resources: mergeResources(preset.runners.resources, parsed.runners.resources),
+  };
+
+  // Every n8n pod at its maximum replica count holds a full pool.
+  const n8nConnections =
+    main.replicas * main.dbPoolSize +
+    workers.maxReplicas * workers.dbPoolSize +
+    (webhooks.enabled ? webhooks.maxReplicas * webhooks.dbPoolSize : 0);
+  const derivedMaxConnections = Math.max(100, Math.ceil((n8nConnections + RESERVED_CONNECTIONS) * 1.25));
+
+  const postgres = {
+    ...parsed.postgres,
+    instances: parsed.postgres.instances ?? preset.postgres.instances,
+    storageSize: parsed.postgres.storageSize ?? preset.postgres.storageSize,
+    maxConnections: parsed.postgres.maxConnections ?? derivedMaxConnections,
+    resources: mergeResources(preset.postgres.resources, parsed.postgres.resources),
+  };
+
+  const redisResources = mergeResources(preset.redis.resources, parsed.redis.resources);
+  const redis = {
+    ...parsed.redis,
+    storageSize: parsed.redis.storageSize ?? preset.redis.storageSize,
+    // 80 % of the limit leaves room for the AOF rewrite buffer and client buffers under noeviction.
+    maxmemory: parsed.redis.maxmemory ?? formatMemory(memoryBytes(redisResources.limits.memory) * 0.8),
+    resources: redisResources,
+  };
+
+  return {
+    stack,
+    namespace: parsed.namespace,
+    domain: parsed.domain,
+    production: parsed.production,
+    size: parsed.size,
+    n8n: parsed.n8n,
+    main,
+    workers,
+    webhooks,
+    runners,
+    /** Connections all n8n pools can hold at maximum scale; max_connections must exceed it. */
+    n8nConnections,
+    postgres,
+    redis,
+    ingress: parsed.ingress,
+    network: parsed.network,
+    monitoring: {
+      ...parsed.monitoring,
+      dashboardNamespace: parsed.monitoring.dashboardNamespace ?? parsed.network.prometheusNamespace,
+    },
+    kubernetes: parsed.kubernetes,
+  };
+}
+
+export type StackConfig = ReturnType<typeof resolveConfig>;

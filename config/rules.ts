@@ -1,0 +1,130 @@
+/**
+ * Cross-field rules (ARCHITECTURE §8), checked on the resolved config so that preset values count.
+ * Each rule yields a problem that names the key path, its value and what is allowed. Pure.
+ */
+
+import { cpuCores, memoryBytes } from "./quantity";
+import { RESERVED_CONNECTIONS, type StackConfig } from "./resolve";
+
+export interface Problem {
+  /** Dotted key path as written in the stack file, e.g. "workers.maxReplicas". */
+  path: string;
+  value: unknown;
+  /** What is wrong / what is allowed, completing "<path> (<value>) ...". */
+  message: string;
+}
+
+type Rule = (c: StackConfig) => Problem[];
+
+const when = (cond: boolean, p: Problem): Problem[] => (cond ? [p] : []);
+
+const replicaRange =
+  (key: "workers" | "webhooks"): Rule =>
+  (c) =>
+    when(c[key].maxReplicas < c[key].minReplicas, {
+      path: `${key}.maxReplicas`,
+      value: c[key].maxReplicas,
+      message: `must be >= ${key}.minReplicas (${c[key].minReplicas})`,
+    });
+
+const WORKLOADS = ["main", "workers", "webhooks", "runners", "postgres", "redis"] as const;
+
+/** requests <= limits for every workload, CPU and memory. */
+const requestsWithinLimits: Rule = (c) =>
+  WORKLOADS.flatMap((w) => {
+    const r = c[w].resources;
+    return [
+      ...when(cpuCores(r.requests.cpu) > cpuCores(r.limits.cpu), {
+        path: `${w}.resources.requests.cpu`,
+        value: r.requests.cpu,
+        message: `must be <= ${w}.resources.limits.cpu (${r.limits.cpu})`,
+      }),
+      ...when(memoryBytes(r.requests.memory) > memoryBytes(r.limits.memory), {
+        path: `${w}.resources.requests.memory`,
+        value: r.requests.memory,
+        message: `must be <= ${w}.resources.limits.memory (${r.limits.memory})`,
+      }),
+    ];
+  });
+
+export const RULES: Rule[] = [
+  replicaRange("workers"),
+  replicaRange("webhooks"),
+  requestsWithinLimits,
+  (c) =>
+    when(c.main.replicas > 1 && !c.n8n.multiMain, {
+      path: "main.replicas",
+      value: c.main.replicas,
+      message:
+        "must be 1 unless n8n.multiMain is true (multi-main needs n8n's Enterprise licence; two plain mains double-fire schedules)",
+    }),
+  (c) => {
+    const { ttl, loopWait, retryTimeout } = c.postgres.patroni;
+    return when(loopWait + 2 * retryTimeout > ttl, {
+      path: "postgres.patroni.ttl",
+      value: ttl,
+      message: `must be >= postgres.patroni.loopWait + 2 * postgres.patroni.retryTimeout (${loopWait} + 2 * ${retryTimeout} = ${loopWait + 2 * retryTimeout}), Patroni's own rule`,
+    });
+  },
+  (c) =>
+    when(c.postgres.patroni.synchronousMode && c.postgres.instances < 2, {
+      path: "postgres.patroni.synchronousMode",
+      value: true,
+      message: `needs postgres.instances >= 2 (it is ${c.postgres.instances}): a synchronous standby must exist`,
+    }),
+  (c) =>
+    when(c.postgres.maxConnections < c.n8nConnections + RESERVED_CONNECTIONS, {
+      path: "postgres.maxConnections",
+      value: c.postgres.maxConnections,
+      message: `must be >= ${c.n8nConnections + RESERVED_CONNECTIONS}: n8n pools at maximum replicas hold ${c.n8nConnections} connections (main ${c.main.replicas}x${c.main.dbPoolSize}, workers ${c.workers.maxReplicas}x${c.workers.dbPoolSize}${c.webhooks.enabled ? `, webhooks ${c.webhooks.maxReplicas}x${c.webhooks.dbPoolSize}` : ""}) plus ${RESERVED_CONNECTIONS} reserved`,
+    }),
+  (c) =>
+    when(c.workers.dbPoolSize > c.workers.concurrency + 2, {
+      path: "workers.dbPoolSize",
+      value: c.workers.dbPoolSize,
+      message: `must be <= workers.concurrency + 2 (${c.workers.concurrency + 2}): more connections than running executions only idle on PostgreSQL`,
+    }),
+  (c) =>
+    when(memoryBytes(c.redis.maxmemory) >= memoryBytes(c.redis.resources.limits.memory), {
+      path: "redis.maxmemory",
+      value: c.redis.maxmemory,
+      message: `must be below redis.resources.limits.memory (${c.redis.resources.limits.memory}), or Redis is OOM-killed before it refuses writes`,
+    }),
+  (c) =>
+    when(
+      c.postgres.archive.enabled && c.postgres.archive.credentials === "irsa" && !c.postgres.archive.oidcProviderArn,
+      {
+        path: "postgres.archive.oidcProviderArn",
+        value: undefined,
+        message: 'is required when postgres.archive.credentials is "irsa" (the cluster\'s IAM OIDC provider ARN)',
+      },
+    ),
+  (c) =>
+    when(c.postgres.archive.enabled && c.postgres.archive.credentials === "irsa" && !c.postgres.archive.oidcIssuer, {
+      path: "postgres.archive.oidcIssuer",
+      value: undefined,
+      message: 'is required when postgres.archive.credentials is "irsa" (issuer host and path, without https://)',
+    }),
+  (c) =>
+    when(c.ingress.createClusterIssuer && !c.ingress.acmeEmail, {
+      path: "ingress.acmeEmail",
+      value: undefined,
+      message: "is required when ingress.createClusterIssuer is true (ACME registration needs a contact)",
+    }),
+  (c) =>
+    when(c.production && c.workers.minReplicas < 2, {
+      path: "workers.minReplicas",
+      value: c.workers.minReplicas,
+      message: "must be >= 2 when production is true (one worker is a single point of failure)",
+    }),
+  (c) =>
+    when(c.production && c.postgres.instances < 2, {
+      path: "postgres.instances",
+      value: c.postgres.instances,
+      message: "must be >= 2 when production is true (automatic failover needs a replica)",
+    }),
+];
+
+export function checkRules(config: StackConfig): Problem[] {
+  return RULES.flatMap((rule) => rule(config));
+}

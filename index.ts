@@ -1,0 +1,38 @@
+/**
+ * Entry point for `pulumi up` / `pulumi preview`, and for the offline render (scripts/render.ts),
+ * which runs this same file under the Pulumi mock runtime.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { N8nCluster } from "./components/cluster";
+import { namespaceObject } from "./components/namespace";
+import { providerArgs } from "./components/provider";
+import { ConfigError } from "./config";
+import { type LoadedStack, loadStackConfig } from "./config/pulumi";
+
+function load(): LoadedStack {
+  try {
+    return loadStackConfig();
+  } catch (err) {
+    // A config mistake is the user's: print the message alone, no stack trace.
+    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+}
+
+const { config, secrets } = load();
+
+const provider = new k8s.Provider("k8s", providerArgs(config.kubernetes));
+const namespace = new k8s.core.v1.Namespace("namespace", namespaceObject(config), { provider });
+
+const cluster = new N8nCluster(
+  "n8n",
+  { config, namespace: namespace.metadata.name, encryptionKey: secrets.encryptionKey },
+  { providers: [provider] },
+);
+
+export const url = cluster.url;
+export const namespaceName = namespace.metadata.name;
+export const secretNames = cluster.secretNames;
+/** Back this up offline: without it no stored credential can be decrypted. */
+export const encryptionKey = cluster.encryptionKey;

@@ -1,0 +1,161 @@
+/**
+ * The Pulumi mock runtime used by the offline render and the tests. It records every registered
+ * resource with its parent and inputs, and answers the way the providers would where the program
+ * depends on it: auto-names, random results, bucket names and ARNs.
+ */
+import { createHash, randomInt } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface RecordedResource {
+  /** Pulumi type token, e.g. "kubernetes:apps/v1:Deployment". */
+  type: string;
+  /** Pulumi resource name (not metadata.name). */
+  name: string;
+  /** Name of the parent resource; undefined for the stack's direct children. */
+  parent?: string;
+  custom: boolean;
+  inputs: Record<string, unknown>;
+}
+
+const ALPHANUMERIC = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const ACCOUNT_ID = "123456789012";
+
+function shortHash(text: string, length = 7): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, length);
+}
+
+/** Pulumi's auto-name: the resource name plus a suffix (deterministic here, so renders are stable). */
+export function autoName(name: string): string {
+  return `${name}-${shortHash(name)}`;
+}
+
+function randomString(length: number): string {
+  let out = "";
+  for (let i = 0; i < length; i++) out += ALPHANUMERIC[randomInt(ALPHANUMERIC.length)];
+  return out;
+}
+
+/** The SDK's wire markers for a secret value: `{ [SIG_KEY]: SECRET_SIG, value }`. */
+const SIG_KEY = pulumi.runtime.specialSigKey;
+const SECRET_SIG = pulumi.runtime.specialSecretSig;
+
+/** Inputs as plain data: secret wrappers replaced by the values they wrap. */
+export function unwrapSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unwrapSecrets);
+  if (value !== null && typeof value === "object") {
+    const obj = value as Record<string, unknown>;
+    if (obj[SIG_KEY] === SECRET_SIG) return unwrapSecrets(obj.value);
+    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, unwrapSecrets(v)]));
+  }
+  return value;
+}
+
+export class MockRecorder implements pulumi.runtime.Mocks {
+  readonly resources: RecordedResource[] = [];
+  /** Every secret value the mocks generated, so callers can prove none leaks into output. */
+  readonly generatedSecrets: string[] = [];
+  private readonly parents = new Map<string, string | undefined>();
+
+  /** Called by the monitor hook below with the parent URN of each registration. */
+  noteParent(type: string, name: string, parentUrn: string | undefined): void {
+    const parentName = parentUrn?.split("::").pop();
+    this.parents.set(`${type}::${name}`, parentUrn?.endsWith("::pulumi:pulumi:Stack") ? undefined : parentName);
+  }
+
+  newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+    const inputs = unwrapSecrets(args.inputs ?? {}) as Record<string, unknown>;
+    if (args.type !== "pulumi:pulumi:Stack") {
+      this.resources.push({
+        type: args.type,
+        name: args.name,
+        parent: this.parents.get(`${args.type}::${args.name}`),
+        custom: args.custom ?? false,
+        inputs,
+      });
+    }
+    return { id: args.custom ? `${args.name}-id` : undefined, state: this.stateFor(args.type, args.name, inputs) };
+  }
+
+  call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
+    switch (args.token) {
+      case "aws:index/getCallerIdentity:getCallerIdentity":
+        return { accountId: ACCOUNT_ID, arn: `arn:aws:iam::${ACCOUNT_ID}:user/render`, userId: "render" };
+      case "aws:index/getRegion:getRegion":
+        return { name: "us-east-1", region: "us-east-1", id: "us-east-1" };
+      case "aws:index/getPartition:getPartition":
+        return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
+      default:
+        return args.inputs;
+    }
+  }
+
+  private stateFor(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+    if (type.startsWith("kubernetes:") && !type.startsWith("pulumi:")) {
+      const metadata = { ...((inputs.metadata as Record<string, unknown>) ?? {}) };
+      metadata.name ??= autoName(name);
+      return { ...inputs, metadata };
+    }
+    if (type === "random:index/randomPassword:RandomPassword" || type === "random:index/randomString:RandomString") {
+      const result = randomString(Number(inputs.length ?? 32));
+      this.generatedSecrets.push(result);
+      return { ...inputs, result };
+    }
+    if (type === "aws:s3/bucket:Bucket" || type === "aws:s3/bucketV2:BucketV2") {
+      const bucket =
+        (inputs.bucket as string | undefined) ?? `${inputs.bucketPrefix ?? `${name}-`}${shortHash(name, 12)}`;
+      return { ...inputs, bucket, id: bucket, arn: `arn:aws:s3:::${bucket}`, region: "us-east-1" };
+    }
+    const iam = /^aws:iam\/(role|user|policy):/.exec(type);
+    if (iam) {
+      const resourceName = (inputs.name as string | undefined) ?? autoName(name);
+      return { ...inputs, name: resourceName, arn: `arn:aws:iam::${ACCOUNT_ID}:${iam[1]}/${resourceName}` };
+    }
+    if (type === "aws:iam/accessKey:AccessKey") {
+      const secret = randomString(40);
+      this.generatedSecrets.push(secret);
+      return { ...inputs, id: `AKIA${shortHash(name, 16).toUpperCase()}`, secret };
+    }
+    return inputs;
+  }
+}
+
+interface HookableMonitor {
+  registerResource(req: unknown, callback: unknown): Promise<void>;
+}
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+}
+
+/**
+ * Installs the mocks and the config for one stack. The SDK does not pass a registration's parent to
+ * `newResource`, so the monitor's registerResource is wrapped once to note it first.
+ */
+export async function installMocks(
+  project: string,
+  stack: string,
+  config: Record<string, string>,
+  secretKeys: string[],
+): Promise<MockRecorder> {
+  const recorder = new MockRecorder();
+  await pulumi.runtime.setMocks(recorder, project, stack, false);
+  const monitor = pulumi.runtime.getMonitor() as unknown as HookableMonitor;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    const r = req as RegisterRequest;
+    recorder.noteParent(r.getType(), r.getName(), r.getParent() || undefined);
+    return register(req, callback);
+  };
+  const full = Object.fromEntries(Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `${project}:${k}`, v]));
+  pulumi.runtime.setAllConfig(
+    full,
+    secretKeys.map((k) => (k.includes(":") ? k : `${project}:${k}`)),
+  );
+  return recorder;
+}
+
+/** Waits until every registration the program started has been answered. */
+export async function settle(): Promise<void> {
+  await pulumi.runtime.disconnect();
+}
