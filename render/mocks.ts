@@ -14,6 +14,8 @@ export interface RecordedResource {
   /** Name of the parent resource; undefined for the stack's direct children. */
   parent?: string;
   custom: boolean;
+  /** The `protect` resource option. */
+  protect: boolean;
   inputs: Record<string, unknown>;
 }
 
@@ -54,22 +56,27 @@ export class MockRecorder implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
   /** Every secret value the mocks generated, so callers can prove none leaks into output. */
   readonly generatedSecrets: string[] = [];
-  private readonly parents = new Map<string, string | undefined>();
+  private readonly registrations = new Map<string, { parent?: string; protect: boolean }>();
 
-  /** Called by the monitor hook below with the parent URN of each registration. */
-  noteParent(type: string, name: string, parentUrn: string | undefined): void {
-    const parentName = parentUrn?.split("::").pop();
-    this.parents.set(`${type}::${name}`, parentUrn?.endsWith("::pulumi:pulumi:Stack") ? undefined : parentName);
+  /** Called by the monitor hook below with what `newResource` is not told: parent and options. */
+  noteRegistration(type: string, name: string, parentUrn: string | undefined, protect: boolean): void {
+    const isStack = parentUrn === undefined || parentUrn.endsWith("::pulumi:pulumi:Stack");
+    this.registrations.set(`${type}::${name}`, {
+      parent: isStack ? undefined : parentUrn.split("::").pop(),
+      protect,
+    });
   }
 
   newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
     const inputs = unwrapSecrets(args.inputs ?? {}) as Record<string, unknown>;
     if (args.type !== "pulumi:pulumi:Stack") {
+      const registration = this.registrations.get(`${args.type}::${args.name}`);
       this.resources.push({
         type: args.type,
         name: args.name,
-        parent: this.parents.get(`${args.type}::${args.name}`),
+        parent: registration?.parent,
         custom: args.custom ?? false,
+        protect: registration?.protect ?? false,
         inputs,
       });
     }
@@ -126,11 +133,12 @@ interface RegisterRequest {
   getType(): string;
   getName(): string;
   getParent(): string;
+  getProtect(): boolean;
 }
 
 /**
- * Installs the mocks and the config for one stack. The SDK does not pass a registration's parent to
- * `newResource`, so the monitor's registerResource is wrapped once to note it first.
+ * Installs the mocks and the config for one stack. The SDK does not pass a registration's parent or
+ * options to `newResource`, so the monitor's registerResource is wrapped once to note them first.
  */
 export async function installMocks(
   project: string,
@@ -144,7 +152,7 @@ export async function installMocks(
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
     const r = req as RegisterRequest;
-    recorder.noteParent(r.getType(), r.getName(), r.getParent() || undefined);
+    recorder.noteRegistration(r.getType(), r.getName(), r.getParent() || undefined, r.getProtect());
     return register(req, callback);
   };
   const full = Object.fromEntries(Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `${project}:${k}`, v]));

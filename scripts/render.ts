@@ -17,11 +17,19 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
+/** `<stack> [--config-dir DIR]`: DIR holds the Pulumi.<stack>.yaml files (default: the project). */
+function parseArgs(argv: string[]): { stack?: string; configDir: string } {
+  const at = argv.indexOf("--config-dir");
+  const configDir = at >= 0 ? resolve(argv[at + 1] ?? ".") : ROOT;
+  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
+  return { stack: rest[0], configDir };
+}
+
 async function main(): Promise<void> {
-  const stack = process.argv[2];
-  const stacks = listStacks(ROOT);
+  const { stack, configDir } = parseArgs(process.argv.slice(2));
+  const stacks = listStacks(configDir);
   if (!stack) fail(`usage: npm run render -- <stack>; stacks: ${stacks.join(", ")}`, 2);
-  const file = readStackFile(ROOT, stack, PROJECT);
+  const file = readStackFile(configDir, stack, PROJECT);
   if (!file) fail(`no stack "${stack}" (no Pulumi.${stack}.yaml); stacks: ${stacks.join(", ")}`, 2);
 
   let run: Awaited<ReturnType<typeof runStack>>;

@@ -1,0 +1,210 @@
+import { describe, expect, it } from "vitest";
+import { PROJECT } from "../components/names";
+import { ConfigError, parseStackConfig } from "../config";
+import { SIZE_PRESETS } from "../config/presets";
+import { decodeConfigValue } from "../config/pulumi";
+import { RESERVED_CONNECTIONS } from "../config/resolve";
+import { readStackFile } from "../render/stack-files";
+import { ROOT } from "./harness";
+
+const base = { domain: "n8n.example.com" };
+
+function errorOf(raw: unknown): ConfigError {
+  try {
+    parseStackConfig("t", raw);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("config was accepted");
+}
+
+/** Decodes a committed stack file the way the CLI hands it to the program. */
+function rawOf(stack: string): Record<string, unknown> {
+  const file = readStackFile(ROOT, stack, PROJECT);
+  if (!file) throw new Error(stack);
+  return Object.fromEntries(
+    Object.entries(file.config).map(([k, v]) => {
+      const key = k.slice(PROJECT.length + 1);
+      return [key, decodeConfigValue(key, v)];
+    }),
+  );
+}
+
+describe("valid config", () => {
+  it("a stack file with only a domain works, with the small preset", () => {
+    const c = parseStackConfig("minimal", base);
+    expect(c.namespace).toBe("n8n");
+    expect(c.size).toBe("small");
+    expect(c.workers.minReplicas).toBe(SIZE_PRESETS.small.workers.minReplicas);
+    expect(c.workers.resources).toEqual(SIZE_PRESETS.small.workers.resources);
+    expect(c.postgres.patroni).toEqual({ ttl: 30, loopWait: 10, retryTimeout: 10, synchronousMode: false });
+    expect(c.postgres.archive.timeoutSeconds).toBe(60);
+  });
+
+  it("explicit keys override the preset one by one", () => {
+    const c = parseStackConfig("t", {
+      ...base,
+      size: "large",
+      workers: { maxReplicas: 20, resources: { limits: { memory: "3Gi" } } },
+    });
+    expect(c.workers.maxReplicas).toBe(20);
+    expect(c.workers.minReplicas).toBe(SIZE_PRESETS.large.workers.minReplicas);
+    expect(c.workers.resources.limits).toEqual({ cpu: SIZE_PRESETS.large.workers.resources.limits.cpu, memory: "3Gi" });
+  });
+
+  it("derives max_connections from the n8n connection budget", () => {
+    const c = parseStackConfig("t", { ...base, size: "large" });
+    const p = SIZE_PRESETS.large;
+    const budget =
+      p.main.dbPoolSize + p.workers.maxReplicas * p.workers.dbPoolSize + p.webhooks.maxReplicas * p.webhooks.dbPoolSize;
+    expect(c.n8nConnections).toBe(budget);
+    expect(c.postgres.maxConnections).toBeGreaterThanOrEqual(budget + RESERVED_CONNECTIONS);
+  });
+
+  it("derives Redis maxmemory below its memory limit", () => {
+    const c = parseStackConfig("t", { ...base, redis: { resources: { limits: { memory: "1Gi" } } } });
+    expect(c.redis.maxmemory).toBe("819.2Mi");
+  });
+
+  it("staging is small and prod is HA", () => {
+    const staging = parseStackConfig("staging", rawOf("staging"));
+    expect(staging.main.replicas).toBe(1);
+    expect([staging.workers.minReplicas, staging.workers.maxReplicas]).toEqual([1, 3]);
+    expect(staging.postgres.instances).toBeLessThanOrEqual(2);
+
+    const prod = parseStackConfig("prod", rawOf("prod"));
+    expect(prod.production).toBe(true);
+    expect(prod.workers.minReplicas).toBeGreaterThanOrEqual(2);
+    expect(prod.workers.maxReplicas).toBeGreaterThanOrEqual(10);
+    expect(prod.webhooks.enabled).toBe(true);
+    expect(prod.webhooks.minReplicas).toBeGreaterThanOrEqual(2);
+    expect(prod.postgres.instances).toBe(3);
+    expect(prod.postgres.patroni.synchronousMode).toBe(true);
+  });
+
+  it("decodes structured values as JSON and string keys as text", () => {
+    expect(decodeConfigValue("workers", '{"minReplicas":2}')).toEqual({ minReplicas: 2 });
+    expect(decodeConfigValue("production", "true")).toBe(true);
+    // A string key keeps its text even when it would parse as JSON.
+    expect(decodeConfigValue("namespace", "123")).toBe("123");
+    expect(decodeConfigValue("domain", "n8n.example.com")).toBe("n8n.example.com");
+  });
+});
+
+/** Each entry: a stack file mistake and the key path its message must name. */
+const INVALID: [string, Record<string, unknown>, string][] = [
+  ["missing domain", {}, "domain"],
+  ["domain not a hostname", { domain: "not a host" }, "domain"],
+  ["namespace with capitals", { ...base, namespace: "N8N" }, "namespace"],
+  ["unknown top-level key", { ...base, replicas: 3 }, "replicas"],
+  ["unknown nested key", { ...base, workers: { maxReplica: 3 } }, "workers.maxReplica"],
+  ["unknown size", { ...base, size: "huge" }, "size"],
+  ["production not boolean", { ...base, production: "yes" }, "production"],
+  ["n8n 1.x", { ...base, n8n: { version: "1.90.0" } }, "n8n.version"],
+  ["n8n version range", { ...base, n8n: { version: "^2.40" } }, "n8n.version"],
+  ["log level", { ...base, n8n: { logLevel: "verbose" } }, "n8n.logLevel"],
+  ["two mains without multi-main", { ...base, main: { replicas: 2 } }, "main.replicas"],
+  ["workers max < min", { ...base, workers: { minReplicas: 3, maxReplicas: 2 } }, "workers.maxReplicas"],
+  ["webhooks max < min", { ...base, webhooks: { minReplicas: 4, maxReplicas: 2 } }, "webhooks.maxReplicas"],
+  ["replicas not integer", { ...base, workers: { minReplicas: 1.5 } }, "workers.minReplicas"],
+  ["replicas as text", { ...base, workers: { maxReplicas: "ten" } }, "workers.maxReplicas"],
+  [
+    "HPA target out of range",
+    { ...base, workers: { targetCPUUtilizationPercentage: 150 } },
+    "workers.targetCPUUtilizationPercentage",
+  ],
+  ["bad CPU quantity", { ...base, main: { resources: { limits: { cpu: "lots" } } } }, "main.resources.limits.cpu"],
+  [
+    "bad memory quantity",
+    { ...base, workers: { resources: { requests: { memory: "1gb" } } } },
+    "workers.resources.requests.memory",
+  ],
+  [
+    "requests above limits",
+    { ...base, workers: { resources: { requests: { cpu: "4" }, limits: { cpu: "1" } } } },
+    "workers.resources.requests.cpu",
+  ],
+  ["queue scaling mode", { ...base, workers: { queueScaling: "redis" } }, "workers.queueScaling"],
+  [
+    "patroni timing rule",
+    { ...base, postgres: { patroni: { ttl: 20, loopWait: 10, retryTimeout: 10 } } },
+    "postgres.patroni.ttl",
+  ],
+  [
+    "sync mode on one instance",
+    { ...base, postgres: { instances: 1, patroni: { synchronousMode: true } } },
+    "postgres.patroni.synchronousMode",
+  ],
+  ["too many postgres instances", { ...base, postgres: { instances: 12 } }, "postgres.instances"],
+  ["max_connections below the pool budget", { ...base, postgres: { maxConnections: 20 } }, "postgres.maxConnections"],
+  ["worker pool far above concurrency", { ...base, workers: { concurrency: 2, dbPoolSize: 20 } }, "workers.dbPoolSize"],
+  ["bad archive region", { ...base, postgres: { archive: { region: "Europe" } } }, "postgres.archive.region"],
+  ["bad bucket name", { ...base, postgres: { archive: { bucketName: "My_Bucket" } } }, "postgres.archive.bucketName"],
+  [
+    "irsa without provider ARN",
+    { ...base, postgres: { archive: { credentials: "irsa", oidcIssuer: "oidc.example.com/id/X" } } },
+    "postgres.archive.oidcProviderArn",
+  ],
+  [
+    "archive timeout too short",
+    { ...base, postgres: { archive: { timeoutSeconds: 1 } } },
+    "postgres.archive.timeoutSeconds",
+  ],
+  ["bad backup cron", { ...base, postgres: { backup: { schedule: "nightly" } } }, "postgres.backup.schedule"],
+  ["bad parameter name", { ...base, postgres: { parameters: { "Work-Mem": "4MB" } } }, "postgres.parameters.Work-Mem"],
+  [
+    "redis maxmemory above limit",
+    { ...base, redis: { maxmemory: "2Gi", resources: { limits: { memory: "1Gi" } } } },
+    "redis.maxmemory",
+  ],
+  ["cluster issuer without e-mail", { ...base, ingress: { createClusterIssuer: true } }, "ingress.acmeEmail"],
+  ["bad e-mail", { ...base, ingress: { acmeEmail: "nobody" } }, "ingress.acmeEmail"],
+  ["bad allowlist CIDR", { ...base, ingress: { allowlistCidrs: ["10.0.0.0/33"] } }, "ingress.allowlistCidrs[0]"],
+  ["egress port out of range", { ...base, network: { egress: { ports: [443, 70000] } } }, "network.egress.ports[1]"],
+  ["empty API server CIDRs", { ...base, network: { apiServer: { cidrs: [] } } }, "network.apiServer.cidrs"],
+  ["monitoring switch not boolean", { ...base, monitoring: { dashboard: "on" } }, "monitoring.dashboard"],
+  ["unknown kubernetes key", { ...base, kubernetes: { kubeContext: "x" } }, "kubernetes.kubeContext"],
+  [
+    "production with one worker",
+    { ...base, production: true, postgres: { instances: 3 }, workers: { minReplicas: 1 } },
+    "workers.minReplicas",
+  ],
+  [
+    "production with one postgres",
+    { ...base, production: true, size: "medium", postgres: { instances: 1 } },
+    "postgres.instances",
+  ],
+];
+
+describe("invalid config", () => {
+  it("the corpus has at least 25 cases", () => {
+    expect(INVALID.length).toBeGreaterThanOrEqual(25);
+  });
+
+  it.each(INVALID)("%s: names %s", (_label, raw, path) => {
+    const err = errorOf(raw);
+    const line = err.message.split("\n").find((l) => l.includes(` ${path} (`));
+    expect(line, err.message).toBeDefined();
+    // One readable line: stack, key path, value in parentheses, what is allowed. No stack trace.
+    expect(line).toMatch(new RegExp(`^stack "t": ${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(.+\\) \\S.+`));
+    expect(err.message).not.toMatch(/\n\s+at /);
+    expect(err.message).not.toContain("ZodError");
+  });
+
+  it("names the value and the limit in a cross-field message", () => {
+    expect(errorOf({ ...base, workers: { minReplicas: 3, maxReplicas: 2 } }).message).toBe(
+      'stack "t": workers.maxReplicas (2) must be >= workers.minReplicas (3)',
+    );
+  });
+
+  it("lists the allowed keys for a typo", () => {
+    expect(errorOf({ ...base, workers: { maxReplica: 3 } }).message).toMatch(/allowed here: .*maxReplicas/);
+  });
+
+  it("reports every mistake at once, one per line", () => {
+    const err = errorOf({ domain: "x", size: "huge", namespace: "A" });
+    expect(err.problems.map((p) => p.path).sort()).toEqual(["domain", "namespace", "size"]);
+    expect(err.message.split("\n")).toHaveLength(3);
+  });
+});

@@ -1,0 +1,69 @@
+/**
+ * Test harness: runs the whole program (index.ts) for a stack under the mock runtime and returns
+ * what it registered. Mocks are installed before the program loads; every run loads it afresh.
+ */
+import { resolve } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { vi } from "vitest";
+import { PROJECT } from "../components/names";
+import { type Manifest, toManifests } from "../render/manifests";
+import { runStack, type StackRun } from "../render/run";
+import { readStackFile } from "../render/stack-files";
+
+export const ROOT = resolve(__dirname, "..");
+
+/** Runs index.ts with the given raw config (as a stack file would hold it) and stack secrets. */
+export async function runProgram(
+  stack: string,
+  raw: Record<string, unknown>,
+  secrets: Record<string, string> = {},
+): Promise<StackRun> {
+  const config: Record<string, string> = {};
+  for (const [key, value] of Object.entries({ ...raw, ...secrets })) {
+    config[`${PROJECT}:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return runStack({
+    project: PROJECT,
+    stack,
+    config,
+    secretKeys: Object.keys(secrets).map((k) => `${PROJECT}:${k}`),
+    load: async () => {
+      vi.resetModules();
+      return (await import("../index")) as Record<string, unknown>;
+    },
+  });
+}
+
+/** Runs index.ts with the committed Pulumi.<stack>.yaml. */
+export async function runStackFile(stack: string): Promise<StackRun> {
+  const file = readStackFile(ROOT, stack, PROJECT);
+  if (!file) throw new Error(`no Pulumi.${stack}.yaml`);
+  return runStack({
+    project: PROJECT,
+    stack,
+    ...file,
+    load: async () => {
+      vi.resetModules();
+      return (await import("../index")) as Record<string, unknown>;
+    },
+  });
+}
+
+/** The value inside an Output (tests only). */
+export function outputValue<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((done) => output.apply((v) => done(v)));
+}
+
+export function isSecretOutput(output: pulumi.Output<unknown>): Promise<boolean> {
+  return pulumi.isSecret(output);
+}
+
+export function manifestsOf(run: StackRun): Manifest[] {
+  return toManifests(run.resources);
+}
+
+export function findManifest(run: StackRun, kind: string, name: string): Manifest {
+  const m = run.manifests.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!m) throw new Error(`no ${kind}/${name} rendered`);
+  return m;
+}
