@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SECRETS } from "../components/names";
 import { SECRET_VALUES, secretObject } from "../components/secrets";
-import { findManifest, isSecretOutput, runProgram, outputValue } from "./harness";
+import { findManifest, isSecretOutput, outputValue, runProgram } from "./harness";
 
 const ctx = { instance: "t", version: "2.40.7" };
 
