@@ -44,9 +44,8 @@ const ARN = /^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$/;
 const dnsLabel = z
   .string({ error: "must be a string" })
   .regex(DNS_LABEL, "must be a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters");
-const hostname = z
-  .string({ error: "must be a string" })
-  .regex(HOSTNAME, "must be a lowercase DNS name with at least one dot, e.g. n8n.example.com");
+const HOSTNAME_TEXT = "must be a lowercase DNS name with at least one dot, e.g. n8n.example.com";
+const hostname = z.string({ error: HOSTNAME_TEXT }).regex(HOSTNAME, HOSTNAME_TEXT);
 const cidr = z.string({ error: "must be a string" }).regex(CIDR, "must be an IPv4 CIDR such as 10.0.0.0/8");
 const port = int(1, 65535);
 const cron = z
@@ -66,18 +65,26 @@ const cpu = quantity("CPU", "500m");
 const memory = quantity("memory", "512Mi");
 
 const resources = section({
-  requests: section({ cpu: cpu.optional(), memory: memory.optional() }),
-  limits: section({ cpu: cpu.optional(), memory: memory.optional() }),
+  requests: section({
+    cpu: cpu.optional().describe("CPU request per pod (container)"),
+    memory: memory.optional().describe("memory request"),
+  }),
+  limits: section({
+    cpu: cpu.optional().describe("CPU limit"),
+    memory: memory.optional().describe("memory limit"),
+  }),
 });
 
 const hpaTargets = {
-  minReplicas: int(1, 100).optional(),
-  maxReplicas: int(1, 200).optional(),
-  /** Average CPU utilisation (percent of requests) the HPA aims for. R1: "autoscale 2–10, CPU 80 %". */
-  targetCPUUtilizationPercentage: int(10, 100).default(80),
-  targetMemoryUtilizationPercentage: int(10, 100).default(80),
-  /** Seconds the HPA waits before scaling down; long, so busy pods are not removed in bursts. */
-  scaleDownStabilizationSeconds: int(0, 3600).default(600),
+  minReplicas: int(1, 100).optional().describe("HPA minimum replicas"),
+  maxReplicas: int(1, 200).optional().describe("HPA maximum replicas"),
+  targetCPUUtilizationPercentage: int(10, 100)
+    .default(80)
+    .describe("average CPU utilisation (% of requests) the HPA aims for (R1: CPU 80 %)"),
+  targetMemoryUtilizationPercentage: int(10, 100).default(80).describe("average memory utilisation the HPA aims for"),
+  scaleDownStabilizationSeconds: int(0, 3600)
+    .default(600)
+    .describe("seconds the HPA waits before scaling down, so busy pods are not removed in bursts"),
 };
 
 export const PRIVATE_RANGES = [
@@ -91,180 +98,226 @@ export const PRIVATE_RANGES = [
 
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
 
+const bucketName = z.string({ error: "must be a string" }).regex(BUCKET, "must be a valid S3 bucket name");
+
 export const stackConfigSchema = strict({
-  /** Namespace the whole cluster lives in (created by the program). */
-  namespace: dnsLabel.default("n8n"),
-  /** Public DNS name of the editor, API and webhooks. */
-  domain: hostname,
-  /** Marks a production stack: HA rules apply (see rules.ts) and policies treat it as production. */
-  production: bool.default(false),
-  /** Size preset; explicit workload keys override it. */
-  size: oneOf(["small", "medium", "large"]).default("small"),
+  namespace: dnsLabel.default("n8n").describe("namespace the whole cluster lives in (created by the program)"),
+  domain: hostname.describe("public DNS name of the editor, API and webhooks (required)"),
+  production: bool
+    .default(false)
+    .describe("production stack: HA rules apply (workers.minReplicas >= 2, postgres.instances >= 2)"),
+  size: oneOf(["small", "medium", "large"])
+    .default("small")
+    .describe("size preset for replicas, pools and resources; explicit keys override it"),
   n8n: section({
-    /** n8n release for both n8nio/n8n and n8nio/runners (the facts in ARCHITECTURE §3 are for 2.x). */
     version: z
       .string({ error: "must be a string" })
       .regex(SEMVER, 'must be an exact n8n 2.x release such as "2.40.7"')
-      .default("2.40.7"),
-    image: z.string({ error: "must be a string" }).min(1).default("docker.io/n8nio/n8n"),
-    runnersImage: z.string({ error: "must be a string" }).min(1).default("docker.io/n8nio/runners"),
-    timezone: z.string({ error: "must be a string" }).min(1).default("UTC"),
-    logLevel: oneOf(["error", "warn", "info", "debug"]).default("info"),
-    logFormat: oneOf(["text", "json"]).default("json"),
-    /** Several mains need n8n's Enterprise multi-main licence; without it two mains double-fire schedules. */
-    multiMain: bool.default(false),
-    /** Seconds n8n waits for running executions on SIGTERM (N8N_GRACEFUL_SHUTDOWN_TIMEOUT). */
-    gracefulShutdownSeconds: int(5, 3600).default(30),
-    /** Redis key prefix of the Bull queue (QUEUE_BULL_PREFIX). */
+      .default("2.40.7")
+      .describe("n8n release, used for both n8nio/n8n and n8nio/runners"),
+    image: z
+      .string({ error: "must be a string" })
+      .min(1)
+      .default("docker.io/n8nio/n8n")
+      .describe("n8n image repository"),
+    runnersImage: z
+      .string({ error: "must be a string" })
+      .min(1)
+      .default("docker.io/n8nio/runners")
+      .describe("task-runner image repository"),
+    timezone: z.string({ error: "must be a string" }).min(1).default("UTC").describe("GENERIC_TIMEZONE"),
+    logLevel: oneOf(["error", "warn", "info", "debug"]).default("info").describe("N8N_LOG_LEVEL"),
+    logFormat: oneOf(["text", "json"]).default("json").describe("N8N_LOG_FORMAT; json for log shippers"),
+    multiMain: bool.default(false).describe("multi-main (Enterprise licence); without it main.replicas must be 1"),
+    gracefulShutdownSeconds: int(5, 3600)
+      .default(30)
+      .describe("N8N_GRACEFUL_SHUTDOWN_TIMEOUT: seconds running executions get on SIGTERM"),
     queuePrefix: z
       .string({ error: "must be a string" })
       .regex(/^[a-zA-Z0-9_-]{1,32}$/, "must be 1-32 letters, digits, '_' or '-'")
-      .default("bull"),
+      .default("bull")
+      .describe("QUEUE_BULL_PREFIX: Redis key prefix of the queue"),
     executions: section({
-      pruneMaxAgeHours: int(1, 24 * 365).default(336),
-      pruneMaxCount: int(0, 10_000_000).default(50_000),
-      saveOnSuccess: oneOf(["all", "none"]).default("all"),
-      saveOnError: oneOf(["all", "none"]).default("all"),
-      saveManual: bool.default(true),
-      /** Per-execution timeout in seconds; -1 disables it. */
-      timeoutSeconds: int(-1, 86_400).default(3600),
+      pruneMaxAgeHours: int(1, 24 * 365)
+        .default(336)
+        .describe("EXECUTIONS_DATA_MAX_AGE in hours"),
+      pruneMaxCount: int(0, 10_000_000).default(50_000).describe("EXECUTIONS_DATA_PRUNE_MAX_COUNT (0: no limit)"),
+      saveOnSuccess: oneOf(["all", "none"]).default("all").describe("EXECUTIONS_DATA_SAVE_ON_SUCCESS"),
+      saveOnError: oneOf(["all", "none"]).default("all").describe("EXECUTIONS_DATA_SAVE_ON_ERROR"),
+      saveManual: bool.default(true).describe("EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS"),
+      timeoutSeconds: int(-1, 86_400).default(3600).describe("EXECUTIONS_TIMEOUT in seconds; -1 disables it"),
     }),
   }),
   main: section({
-    replicas: int(1, 10).default(1),
-    dbPoolSize: int(1, 100).optional(),
+    replicas: int(1, 10).default(1).describe("main (editor/API) replicas; more than 1 needs n8n.multiMain"),
+    dbPoolSize: int(1, 100).optional().describe("DB_POSTGRESDB_POOL_SIZE of main"),
     resources,
   }),
   workers: section({
     ...hpaTargets,
-    concurrency: int(1, 100).optional(),
-    dbPoolSize: int(1, 100).optional(),
-    /** Extra autoscaling signal: none (CPU/memory only), an External metric, or a KEDA ScaledObject. */
-    queueScaling: oneOf(["none", "external-metric", "keda"]).default("none"),
-    /** Waiting jobs per worker the queue-length scaler aims for. */
-    queueTargetPerWorker: int(1, 10_000).default(20),
+    concurrency: int(1, 100).optional().describe("executions one worker runs at once (--concurrency)"),
+    dbPoolSize: int(1, 100).optional().describe("DB_POSTGRESDB_POOL_SIZE of each worker"),
+    queueScaling: oneOf(["none", "external-metric", "keda"])
+      .default("none")
+      .describe("extra scaling signal on queue length: none, an External metric, or a KEDA ScaledObject"),
+    queueTargetPerWorker: int(1, 10_000).default(20).describe("waiting jobs per worker the queue scaler aims for"),
     resources,
   }),
   webhooks: section({
-    enabled: bool.optional(),
+    enabled: bool.optional().describe("run webhook processors (n8n webhook) behind /webhook/"),
     ...hpaTargets,
-    dbPoolSize: int(1, 100).optional(),
+    dbPoolSize: int(1, 100).optional().describe("DB_POSTGRESDB_POOL_SIZE of each webhook processor"),
     resources,
   }),
   runners: section({
-    enabled: bool.default(true),
-    /** Seconds an idle runner process waits before it exits (N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT). */
-    autoShutdownTimeoutSeconds: int(0, 3600).default(15),
-    maxConcurrency: int(1, 100).default(5),
-    /** Seconds a Code node task may run (N8N_RUNNERS_TASK_TIMEOUT). */
-    taskTimeoutSeconds: int(1, 86_400).default(300),
+    enabled: bool.default(true).describe("task-runner sidecar on every n8n pod (external mode)"),
+    autoShutdownTimeoutSeconds: int(0, 3600)
+      .default(15)
+      .describe("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT: idle seconds before a runner exits"),
+    maxConcurrency: int(1, 100).default(5).describe("N8N_RUNNERS_MAX_CONCURRENCY"),
+    taskTimeoutSeconds: int(1, 86_400).default(300).describe("N8N_RUNNERS_TASK_TIMEOUT in seconds"),
     resources,
   }),
   postgres: section({
-    instances: int(1, 9).optional(),
-    image: z.string({ error: "must be a string" }).min(1).default("ghcr.io/zalando/spilo-17:4.0-p3"),
-    storageClass: dnsLabel.optional(),
-    storageSize: memory.optional(),
-    /** Overrides the max_connections derived from the n8n connection budget. */
-    maxConnections: int(20, 10_000).optional(),
+    instances: int(1, 9).optional().describe("Patroni members (1 primary + replicas)"),
+    image: z
+      .string({ error: "must be a string" })
+      .min(1)
+      .default("ghcr.io/zalando/spilo-17:4.0-p3")
+      .describe("Spilo image (PostgreSQL 17, Patroni, WAL-G)"),
+    storageClass: dnsLabel.optional().describe("StorageClass of the data volumes (cluster default when unset)"),
+    storageSize: memory.optional().describe("size of each data volume"),
+    maxConnections: int(20, 10_000).optional().describe("max_connections; derived from the n8n pool budget when unset"),
     patroni: section({
-      ttl: int(10, 600).default(30),
-      loopWait: int(1, 300).default(10),
-      retryTimeout: int(1, 300).default(10),
-      synchronousMode: bool.default(false),
+      ttl: int(10, 600).default(30).describe("leader key TTL; failover takes about ttl + loopWait"),
+      loopWait: int(1, 300).default(10).describe("Patroni loop_wait"),
+      retryTimeout: int(1, 300).default(10).describe("Patroni retry_timeout; loopWait + 2 * retryTimeout <= ttl"),
+      synchronousMode: bool
+        .default(false)
+        .describe("synchronous replication (no acknowledged commit lost on failover)"),
     }),
-    /** Extra PostgreSQL parameters, merged over the derived ones. */
     parameters: z
       .record(
         z.string().regex(/^[a-z_.]+$/, "must be a PostgreSQL parameter name (lowercase, '_' and '.')"),
         z.union([z.string(), z.number()], { error: "must be a string or number" }).transform(String),
       )
-      .default({}),
+      .default({})
+      .describe("extra PostgreSQL parameters, merged over the derived ones"),
     archive: section({
-      enabled: bool.default(true),
-      /** Name of the WAL archive bucket; generated from the stack when unset. */
-      bucketName: z.string().regex(BUCKET, "must be a valid S3 bucket name").optional(),
-      region: z.string().regex(AWS_REGION, 'must be an AWS region such as "eu-west-1"').default("us-east-1"),
-      /** archive_timeout: Spilo's default is 1800 s; 60 s bounds the RPO of a quiet database. */
-      timeoutSeconds: int(10, 3600).default(60),
-      retentionDays: int(1, 3650).default(14),
-      kmsKeyArn: z.string().regex(ARN, "must be a KMS key ARN").optional(),
-      credentials: oneOf(["irsa", "static"]).default("static"),
-      /** With credentials "irsa": the cluster's OIDC provider ARN and issuer URL (no https://). */
-      oidcProviderArn: z.string().regex(ARN, "must be an IAM OIDC provider ARN").optional(),
+      enabled: bool.default(true).describe("WAL archiving to S3 (point-in-time recovery)"),
+      bucketName: bucketName.optional().describe("WAL archive bucket name; generated when unset"),
+      region: z
+        .string({ error: "must be a string" })
+        .regex(AWS_REGION, 'must be an AWS region such as "eu-west-1"')
+        .default("us-east-1")
+        .describe("AWS region of the buckets"),
+      timeoutSeconds: int(10, 3600)
+        .default(60)
+        .describe("archive_timeout: bounds the RPO of a quiet database (Spilo's default is 1800)"),
+      retentionDays: int(1, 3650).default(14).describe("days WAL and base backups are kept"),
+      kmsKeyArn: z
+        .string({ error: "must be a string" })
+        .regex(ARN, "must be a KMS key ARN")
+        .optional()
+        .describe("KMS key for SSE-KMS; SSE-S3 when unset"),
+      credentials: oneOf(["irsa", "static"])
+        .default("static")
+        .describe("irsa (IAM role for the ServiceAccount, recommended) or static (IAM user key in a Secret)"),
+      oidcProviderArn: z
+        .string({ error: "must be a string" })
+        .regex(ARN, "must be an IAM OIDC provider ARN")
+        .optional()
+        .describe("with irsa: the cluster's IAM OIDC provider ARN"),
       oidcIssuer: z
-        .string()
+        .string({ error: "must be a string" })
         .regex(/^[a-z0-9.-]+(\/[A-Za-z0-9._-]+)*$/, "must be the issuer host and path without https://")
-        .optional(),
+        .optional()
+        .describe("with irsa: the OIDC issuer host and path, without https://"),
     }),
     backup: section({
-      /** Base backup schedule (BACKUP_SCHEDULE). */
-      schedule: cron.default("0 1 * * *"),
-      numToRetain: int(1, 365).default(7),
+      schedule: cron.default("0 1 * * *").describe("base backup schedule (BACKUP_SCHEDULE)"),
+      numToRetain: int(1, 365).default(7).describe("base backups kept (BACKUP_NUM_TO_RETAIN)"),
       dump: section({
-        enabled: bool.default(true),
-        schedule: cron.default("30 2 * * *"),
-        retentionDays: int(1, 3650).default(30),
-        bucketName: z.string().regex(BUCKET, "must be a valid S3 bucket name").optional(),
+        enabled: bool.default(true).describe("nightly pg_dump to an Object Lock bucket"),
+        schedule: cron.default("30 2 * * *").describe("dump schedule"),
+        retentionDays: int(1, 3650).default(30).describe("Object Lock retention of each dump"),
+        bucketName: bucketName.optional().describe("dump bucket name; generated when unset"),
       }),
     }),
     resources,
   }),
   redis: section({
-    image: z.string({ error: "must be a string" }).min(1).default("docker.io/library/redis:7.4.6"),
-    storageClass: dnsLabel.optional(),
-    storageSize: memory.optional(),
-    /** maxmemory; defaults to 80 % of the memory limit. */
-    maxmemory: memory.optional(),
+    image: z
+      .string({ error: "must be a string" })
+      .min(1)
+      .default("docker.io/library/redis:7.4.6")
+      .describe("Redis image"),
+    storageClass: dnsLabel.optional().describe("StorageClass of the AOF volume"),
+    storageSize: memory.optional().describe("size of the AOF volume"),
+    maxmemory: memory.optional().describe("maxmemory; 80 % of the memory limit when unset"),
     resources,
   }),
   ingress: section({
-    enabled: bool.default(true),
-    className: dnsLabel.default("nginx"),
-    clusterIssuer: dnsLabel.default("letsencrypt-prod"),
-    /** Create the ClusterIssuer (ACME HTTP-01) too; needs acmeEmail. */
-    createClusterIssuer: bool.default(false),
-    acmeEmail: z.email({ error: "must be an e-mail address" }).optional(),
-    acmeServer: z.url({ error: "must be a URL" }).default(LETS_ENCRYPT_PRODUCTION),
-    /** Requests per second per client IP (ingress-nginx limit-rps). */
-    rateLimitRps: int(1, 10_000).default(20),
-    bodySizeMb: int(1, 1024).default(16),
-    proxyTimeoutSeconds: int(1, 3600).default(300),
-    /** Client CIDRs allowed to reach the editor; empty means everyone. */
-    allowlistCidrs: z.array(cidr).default([]),
+    enabled: bool.default(true).describe("create the Ingress"),
+    className: dnsLabel.default("nginx").describe("ingressClassName"),
+    clusterIssuer: dnsLabel.default("letsencrypt-prod").describe("cert-manager ClusterIssuer for the TLS certificate"),
+    createClusterIssuer: bool.default(false).describe("also create that ClusterIssuer (ACME HTTP-01); needs acmeEmail"),
+    acmeEmail: z.email({ error: "must be an e-mail address" }).optional().describe("ACME account e-mail"),
+    acmeServer: z.url({ error: "must be a URL" }).default(LETS_ENCRYPT_PRODUCTION).describe("ACME directory URL"),
+    rateLimitRps: int(1, 10_000).default(20).describe("requests per second per client IP (ingress-nginx)"),
+    bodySizeMb: int(1, 1024).default(16).describe("largest request body in MB"),
+    proxyTimeoutSeconds: int(1, 3600).default(300).describe("proxy read/send timeout"),
+    allowlistCidrs: z.array(cidr).default([]).describe("client CIDRs allowed in; empty allows everyone"),
   }),
   network: section({
     egress: section({
-      /** Where workflows may call out to. */
-      cidrs: z.array(cidr).min(1, "must list at least one CIDR").default(["0.0.0.0/0"]),
-      /** Excluded from `cidrs`: private ranges by default, so workflows cannot probe the cluster network. */
-      exceptCidrs: z.array(cidr).default(PRIVATE_RANGES),
-      ports: z.array(port).min(1, "must list at least one port").default([443, 80]),
+      cidrs: z
+        .array(cidr)
+        .min(1, "must list at least one CIDR")
+        .default(["0.0.0.0/0"])
+        .describe("where workflows (n8n pods) may call out to"),
+      exceptCidrs: z
+        .array(cidr)
+        .default(PRIVATE_RANGES)
+        .describe("excluded from egress.cidrs: private ranges, so workflows cannot probe the cluster network"),
+      ports: z.array(port).min(1, "must list at least one port").default([443, 80]).describe("egress ports"),
     }),
     apiServer: section({
-      cidrs: z.array(cidr).min(1, "must list at least one CIDR").default(["0.0.0.0/0"]),
-      ports: z.array(port).min(1, "must list at least one port").default([443, 6443]),
+      cidrs: z
+        .array(cidr)
+        .min(1, "must list at least one CIDR")
+        .default(["0.0.0.0/0"])
+        .describe("Kubernetes API endpoints Patroni reaches (its DCS); narrow this to the control plane"),
+      ports: z.array(port).min(1, "must list at least one port").default([443, 6443]).describe("API server ports"),
     }),
-    /** S3 endpoints Postgres may reach on 443 for WAL archiving. */
-    s3Cidrs: z.array(cidr).min(1, "must list at least one CIDR").default(["0.0.0.0/0"]),
-    ingressControllerNamespace: dnsLabel.default("ingress-nginx"),
-    prometheusNamespace: dnsLabel.default("monitoring"),
+    s3Cidrs: z
+      .array(cidr)
+      .min(1, "must list at least one CIDR")
+      .default(["0.0.0.0/0"])
+      .describe("S3 endpoints Postgres reaches on 443 for WAL archiving"),
+    ingressControllerNamespace: dnsLabel.default("ingress-nginx").describe("namespace of the ingress controller"),
+    prometheusNamespace: dnsLabel.default("monitoring").describe("namespace of Prometheus"),
   }),
   monitoring: section({
-    serviceMonitors: bool.default(true),
-    prometheusRules: bool.default(true),
-    dashboard: bool.default(true),
-    /** Labels the Prometheus operator's serviceMonitorSelector / ruleSelector match. */
-    prometheusLabels: z.record(z.string(), z.string()).default({ release: "kube-prometheus-stack" }),
-    /** Namespace of the Grafana dashboard sidecar; defaults to network.prometheusNamespace. */
-    dashboardNamespace: dnsLabel.optional(),
+    serviceMonitors: bool.default(true).describe("create ServiceMonitors"),
+    prometheusRules: bool.default(true).describe("create the PrometheusRule with the alerts"),
+    dashboard: bool.default(true).describe("create the Grafana dashboard ConfigMap"),
+    prometheusLabels: z
+      .record(z.string(), z.string())
+      .default({ release: "kube-prometheus-stack" })
+      .describe("labels the Prometheus operator's selectors match"),
+    dashboardNamespace: dnsLabel
+      .optional()
+      .describe("namespace of the dashboard; network.prometheusNamespace when unset"),
   }),
   kubernetes: section({
-    /** Path to, or contents of, a kubeconfig; unset uses the ambient one (KUBECONFIG). */
-    kubeconfig: z.string().min(1).optional(),
-    context: z.string().min(1).optional(),
-    /** Write manifests to this directory instead of applying them (renderYamlToDirectory). */
-    renderDirectory: z.string().min(1).optional(),
+    kubeconfig: z.string().min(1).optional().describe("path to, or contents of, a kubeconfig; ambient one when unset"),
+    context: z.string().min(1).optional().describe("kubeconfig context"),
+    renderDirectory: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("write YAML to this directory instead of applying it (renderYamlToDirectory)"),
   }),
 });
 
