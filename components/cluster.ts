@@ -2,9 +2,13 @@
  * N8nCluster: the one top-level component. It composes the parts that exist; each part is its own
  * component with its own pure builders.
  */
+
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import type { LabelContext } from "./labels";
+import { N8nMain, N8nWebhooks, N8nWorkers } from "./n8n";
+import { n8nServiceAccount } from "./n8n-workload";
 import { N8nSecrets } from "./secrets";
 
 export interface N8nClusterArgs {
@@ -35,6 +39,16 @@ export class N8nCluster extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+
+    // n8n pods read the Secrets through env references: they must exist before the pods start.
+    const n8nOpts = { parent: this, dependsOn: [secrets] };
+    new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, n8nServiceAccount(config, args.namespace), {
+      parent: this,
+    });
+    const processArgs = { config, namespace: args.namespace };
+    new N8nMain(`${name}-main`, processArgs, n8nOpts);
+    new N8nWorkers(`${name}-workers`, processArgs, n8nOpts);
+    if (config.webhooks.enabled) new N8nWebhooks(`${name}-webhooks`, processArgs, n8nOpts);
 
     this.url = pulumi.output(`https://${config.domain}/`);
     this.secretNames = secrets.secretNames;

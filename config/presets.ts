@@ -20,7 +20,7 @@ export interface ScaledWorkloadPreset {
 
 export interface SizePreset {
   main: { resources: Resources; dbPoolSize: number };
-  workers: ScaledWorkloadPreset & { concurrency: number };
+  workers: Omit<ScaledWorkloadPreset, "dbPoolSize"> & { concurrency: number };
   webhooks: ScaledWorkloadPreset & { enabled: boolean };
   runners: { resources: Resources };
   postgres: { instances: number; storageSize: string; resources: Resources };
@@ -35,12 +35,11 @@ const res = (reqCpu: string, reqMem: string, limCpu: string, limMem: string): Re
 export const SIZE_PRESETS: Record<SizeName, SizePreset> = {
   small: {
     main: { resources: res("250m", "512Mi", "1", "1Gi"), dbPoolSize: 4 },
-    // Concurrency 5 keeps a 1 Gi worker clear of OOM on heavy items; pool = concurrency / 2 + 1.
+    // Concurrency 5 keeps a 1 Gi worker clear of OOM on heavy items.
     workers: {
       minReplicas: 1,
       maxReplicas: 3,
       concurrency: 5,
-      dbPoolSize: 4,
       resources: res("250m", "512Mi", "1", "1Gi"),
     },
     webhooks: {
@@ -60,7 +59,6 @@ export const SIZE_PRESETS: Record<SizeName, SizePreset> = {
       minReplicas: 2,
       maxReplicas: 6,
       concurrency: 10,
-      dbPoolSize: 6,
       resources: res("500m", "512Mi", "1", "1Gi"),
     },
     webhooks: {
@@ -80,7 +78,6 @@ export const SIZE_PRESETS: Record<SizeName, SizePreset> = {
       minReplicas: 3,
       maxReplicas: 10,
       concurrency: 10,
-      dbPoolSize: 6,
       resources: res("1", "1Gi", "2", "2Gi"),
     },
     webhooks: {

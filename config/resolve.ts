@@ -37,6 +37,14 @@ export interface HpaSettings {
   scaleDownStabilizationSeconds: number;
 }
 
+/**
+ * A worker's pool: an execution holds a connection only while it reads or saves, so half the
+ * concurrency covers it; never below n8n's default of 2.
+ */
+export function workerPoolSize(concurrency: number): number {
+  return Math.max(2, Math.ceil(concurrency / 2));
+}
+
 export function resolveConfig(stack: string, parsed: ParsedConfig) {
   const preset = SIZE_PRESETS[parsed.size];
   const hpa = (
@@ -51,19 +59,20 @@ export function resolveConfig(stack: string, parsed: ParsedConfig) {
   });
 
   const main = {
-    replicas: parsed.main.replicas,
+    ...parsed.main,
     dbPoolSize: parsed.main.dbPoolSize ?? preset.main.dbPoolSize,
     resources: mergeResources(preset.main.resources, parsed.main.resources),
   };
+  const concurrency = parsed.workers.concurrency ?? preset.workers.concurrency;
   const workers = {
+    ...parsed.workers,
     ...hpa(parsed.workers, preset.workers),
-    concurrency: parsed.workers.concurrency ?? preset.workers.concurrency,
-    dbPoolSize: parsed.workers.dbPoolSize ?? preset.workers.dbPoolSize,
-    queueScaling: parsed.workers.queueScaling,
-    queueTargetPerWorker: parsed.workers.queueTargetPerWorker,
+    concurrency,
+    dbPoolSize: parsed.workers.dbPoolSize ?? workerPoolSize(concurrency),
     resources: mergeResources(preset.workers.resources, parsed.workers.resources),
   };
   const webhooks = {
+    ...parsed.webhooks,
     enabled: parsed.webhooks.enabled ?? preset.webhooks.enabled,
     ...hpa(parsed.webhooks, preset.webhooks),
     dbPoolSize: parsed.webhooks.dbPoolSize ?? preset.webhooks.dbPoolSize,

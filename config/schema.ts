@@ -87,6 +87,24 @@ const hpaTargets = {
     .describe("seconds the HPA waits before scaling down, so busy pods are not removed in bursts"),
 };
 
+const toleration = strict({
+  key: z.string({ error: "must be a string" }).optional(),
+  operator: oneOf(["Exists", "Equal"]).optional(),
+  value: z.string({ error: "must be a string" }).optional(),
+  effect: oneOf(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  tolerationSeconds: int(0, 86_400).optional(),
+});
+
+/** Where a workload's pods may run: e.g. workers on a spot node pool. */
+const scheduling = {
+  nodeSelector: z
+    .record(z.string(), z.string({ error: "must be a string" }))
+    .default({})
+    .describe("node labels the pods require (e.g. a spot node pool)"),
+  tolerations: z.array(toleration).default([]).describe("taints the pods tolerate"),
+  priorityClassName: dnsLabel.optional().describe("PriorityClass of the pods"),
+};
+
 export const PRIVATE_RANGES = [
   "10.0.0.0/8",
   "172.16.0.0/12",
@@ -132,6 +150,9 @@ export const stackConfigSchema = strict({
     gracefulShutdownSeconds: int(5, 3600)
       .default(30)
       .describe("N8N_GRACEFUL_SHUTDOWN_TIMEOUT: seconds running executions get on SIGTERM"),
+    ssrfProtection: bool
+      .default(true)
+      .describe("N8N_SSRF_PROTECTION_ENABLED: workflow HTTP calls to private addresses are refused"),
     queuePrefix: z
       .string({ error: "must be a string" })
       .regex(/^[a-zA-Z0-9_-]{1,32}$/, "must be 1-32 letters, digits, '_' or '-'")
@@ -151,22 +172,27 @@ export const stackConfigSchema = strict({
   main: section({
     replicas: int(1, 10).default(1).describe("main (editor/API) replicas; more than 1 needs n8n.multiMain"),
     dbPoolSize: int(1, 100).optional().describe("DB_POSTGRESDB_POOL_SIZE of main"),
+    ...scheduling,
     resources,
   }),
   workers: section({
     ...hpaTargets,
     concurrency: int(1, 100).optional().describe("executions one worker runs at once (--concurrency)"),
-    dbPoolSize: int(1, 100).optional().describe("DB_POSTGRESDB_POOL_SIZE of each worker"),
+    dbPoolSize: int(1, 100)
+      .optional()
+      .describe("DB_POSTGRESDB_POOL_SIZE of each worker; max(2, ceil(concurrency / 2)) when unset"),
     queueScaling: oneOf(["none", "external-metric", "keda"])
       .default("none")
       .describe("extra scaling signal on queue length: none, an External metric, or a KEDA ScaledObject"),
     queueTargetPerWorker: int(1, 10_000).default(20).describe("waiting jobs per worker the queue scaler aims for"),
+    ...scheduling,
     resources,
   }),
   webhooks: section({
     enabled: bool.optional().describe("run webhook processors (n8n webhook) behind /webhook/"),
     ...hpaTargets,
     dbPoolSize: int(1, 100).optional().describe("DB_POSTGRESDB_POOL_SIZE of each webhook processor"),
+    ...scheduling,
     resources,
   }),
   runners: section({

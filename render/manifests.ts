@@ -95,6 +95,7 @@ export function resourcesJson(resources: RecordedResource[]): string {
 
 interface Container {
   name: string;
+  restartPolicy?: string;
   resources?: { requests?: { cpu?: string; memory?: string }; limits?: { cpu?: string; memory?: string } };
 }
 
@@ -110,8 +111,9 @@ export interface WorkloadSummary {
 function podContainers(m: Manifest): Container[] {
   const spec = m.spec as { template?: { spec?: { containers?: Container[]; initContainers?: Container[] } } };
   const pod = spec?.template?.spec;
-  // Init containers finish before the others start; the pod's footprint is the running set.
-  return pod?.containers ?? [];
+  // Plain init containers finish before the others start; native sidecars (restartPolicy Always) keep running.
+  const sidecars = (pod?.initContainers ?? []).filter((c) => c.restartPolicy === "Always");
+  return [...sidecars, ...(pod?.containers ?? [])];
 }
 
 /** Per Deployment/StatefulSet: replicas now and at HPA maximum, and per-pod requests/limits. */

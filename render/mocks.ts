@@ -16,6 +16,8 @@ export interface RecordedResource {
   custom: boolean;
   /** The `protect` resource option. */
   protect: boolean;
+  /** The `ignoreChanges` resource option. */
+  ignoreChanges: string[];
   inputs: Record<string, unknown>;
 }
 
@@ -56,14 +58,21 @@ export class MockRecorder implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
   /** Every secret value the mocks generated, so callers can prove none leaks into output. */
   readonly generatedSecrets: string[] = [];
-  private readonly registrations = new Map<string, { parent?: string; protect: boolean }>();
+  private readonly registrations = new Map<string, { parent?: string; protect: boolean; ignoreChanges: string[] }>();
 
   /** Called by the monitor hook below with what `newResource` is not told: parent and options. */
-  noteRegistration(type: string, name: string, parentUrn: string | undefined, protect: boolean): void {
+  noteRegistration(
+    type: string,
+    name: string,
+    parentUrn: string | undefined,
+    protect: boolean,
+    ignoreChanges: string[],
+  ): void {
     const isStack = parentUrn === undefined || parentUrn.endsWith("::pulumi:pulumi:Stack");
     this.registrations.set(`${type}::${name}`, {
       parent: isStack ? undefined : parentUrn.split("::").pop(),
       protect,
+      ignoreChanges,
     });
   }
 
@@ -77,6 +86,7 @@ export class MockRecorder implements pulumi.runtime.Mocks {
         parent: registration?.parent,
         custom: args.custom ?? false,
         protect: registration?.protect ?? false,
+        ignoreChanges: registration?.ignoreChanges ?? [],
         inputs,
       });
     }
@@ -134,6 +144,7 @@ interface RegisterRequest {
   getName(): string;
   getParent(): string;
   getProtect(): boolean;
+  getIgnorechangesList(): string[];
 }
 
 /**
@@ -152,7 +163,13 @@ export async function installMocks(
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
     const r = req as RegisterRequest;
-    recorder.noteRegistration(r.getType(), r.getName(), r.getParent() || undefined, r.getProtect());
+    recorder.noteRegistration(
+      r.getType(),
+      r.getName(),
+      r.getParent() || undefined,
+      r.getProtect(),
+      r.getIgnorechangesList(),
+    );
     return register(req, callback);
   };
   const full = Object.fromEntries(Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `${project}:${k}`, v]));

@@ -3,7 +3,7 @@ import { PROJECT } from "../components/names";
 import { ConfigError, parseStackConfig } from "../config";
 import { SIZE_PRESETS } from "../config/presets";
 import { decodeConfigValue } from "../config/pulumi";
-import { RESERVED_CONNECTIONS } from "../config/resolve";
+import { RESERVED_CONNECTIONS, workerPoolSize } from "../config/resolve";
 import { readStackFile } from "../render/stack-files";
 import { ROOT } from "./harness";
 
@@ -57,9 +57,17 @@ describe("valid config", () => {
     const c = parseStackConfig("t", { ...base, size: "large" });
     const p = SIZE_PRESETS.large;
     const budget =
-      p.main.dbPoolSize + p.workers.maxReplicas * p.workers.dbPoolSize + p.webhooks.maxReplicas * p.webhooks.dbPoolSize;
+      p.main.dbPoolSize +
+      p.workers.maxReplicas * workerPoolSize(p.workers.concurrency) +
+      p.webhooks.maxReplicas * p.webhooks.dbPoolSize;
     expect(c.n8nConnections).toBe(budget);
     expect(c.postgres.maxConnections).toBeGreaterThanOrEqual(budget + RESERVED_CONNECTIONS);
+  });
+
+  it("derives a worker's pool from its concurrency", () => {
+    expect(parseStackConfig("t", { ...base, workers: { concurrency: 10 } }).workers.dbPoolSize).toBe(5);
+    expect(parseStackConfig("t", { ...base, workers: { concurrency: 1 } }).workers.dbPoolSize).toBe(2);
+    expect(parseStackConfig("t", { ...base, workers: { concurrency: 10, dbPoolSize: 8 } }).workers.dbPoolSize).toBe(8);
   });
 
   it("derives Redis maxmemory below its memory limit", () => {

@@ -1,0 +1,322 @@
+/**
+ * Pure spec builders for the n8n processes: one pod builder for the three roles (main, worker,
+ * webhook), with the task-runner sidecar, and the Deployment, Service, PDB, HPA or KEDA
+ * ScaledObject around it. Plain data in, plain Kubernetes specs out.
+ */
+import type { Input } from "@pulumi/pulumi";
+import type { StackConfig } from "../config";
+import type { Resources } from "../config/presets";
+import { type ComponentName, type LabelContext, labels, selectorLabels } from "./labels";
+import { type N8nRole, n8nEnv, runnerEnv } from "./n8n-env";
+import { NAMES, PORTS, SECRETS } from "./names";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext, scratchVolume } from "./pod-security";
+
+/** uid/gid of user `node` in n8nio/n8n and of user `runner` in n8nio/runners. */
+export const N8N_UID = 1000;
+
+/** Seconds a pod keeps serving after it is marked terminating, while endpoints and ingress drop it. */
+export const PRE_STOP_SECONDS = 5;
+
+/** Margin after n8n's own graceful shutdown for process exit and the runner sidecar to stop. */
+const SHUTDOWN_MARGIN_SECONDS = 15;
+
+/** What differs between the three n8n processes, declared once. */
+export const ROLES: Record<
+  N8nRole,
+  { name: string; component: ComponentName; args: (c: StackConfig) => string[]; spread: boolean }
+> = {
+  main: { name: NAMES.main, component: "main", args: () => ["start"], spread: false },
+  worker: {
+    name: NAMES.worker,
+    component: "worker",
+    args: (c) => ["worker", `--concurrency=${c.workers.concurrency}`],
+    spread: true,
+  },
+  webhook: { name: NAMES.webhook, component: "webhook", args: () => ["webhook"], spread: true },
+};
+
+export function labelContext(config: StackConfig): LabelContext {
+  return { instance: config.stack, version: config.n8n.version };
+}
+
+function workloadConfig(config: StackConfig, role: N8nRole) {
+  return { main: config.main, worker: config.workers, webhook: config.webhooks }[role];
+}
+
+/** Autoscaling settings of a scaled role. */
+function scaledConfig(config: StackConfig, role: ScaledRole) {
+  return role === "worker" ? config.workers : config.webhooks;
+}
+
+function resourcesSpec(r: Resources) {
+  return { requests: { ...r.requests }, limits: { ...r.limits } };
+}
+
+export function terminationGracePeriodSeconds(config: StackConfig): number {
+  return PRE_STOP_SECONDS + config.n8n.gracefulShutdownSeconds + SHUTDOWN_MARGIN_SECONDS;
+}
+
+const httpProbe = (path: string, port: string, periodSeconds: number, failureThreshold: number) => ({
+  httpGet: { path, port },
+  periodSeconds,
+  timeoutSeconds: 5,
+  failureThreshold,
+});
+
+/**
+ * The task-runner launcher as a native sidecar (an init container that keeps running): it starts
+ * before n8n and stops after it, so executions that are finishing can still reach their runner.
+ */
+export function runnerSidecar(config: StackConfig) {
+  return {
+    name: "task-runners",
+    image: `${config.n8n.runnersImage}:${config.n8n.version}`,
+    imagePullPolicy: "IfNotPresent",
+    restartPolicy: "Always",
+    env: runnerEnv(config),
+    ports: [{ name: "runner-health", containerPort: PORTS.runnerHealth }],
+    livenessProbe: httpProbe("/healthz", "runner-health", 15, 4),
+    resources: resourcesSpec(config.runners.resources),
+    securityContext: restrictedContainerSecurityContext(),
+    volumeMounts: runnerScratch().map((v) => v.mount),
+  };
+}
+
+function runnerScratch() {
+  return [scratchVolume("runner-tmp", "/tmp"), scratchVolume("runner-home", "/home/runner")];
+}
+
+/** The n8n container of a role. */
+export function n8nContainer(config: StackConfig, role: N8nRole) {
+  const volumes = n8nScratch();
+  return {
+    name: "n8n",
+    image: `${config.n8n.image}:${config.n8n.version}`,
+    imagePullPolicy: "IfNotPresent",
+    args: ROLES[role].args(config),
+    env: n8nEnv(config, role),
+    ports: [{ name: "http", containerPort: PORTS.n8n }],
+    // The first start runs database migrations: allow five minutes before liveness applies.
+    startupProbe: httpProbe("/healthz", "http", 5, 60),
+    livenessProbe: httpProbe("/healthz", "http", 15, 4),
+    readinessProbe: httpProbe("/healthz/readiness", "http", 10, 3),
+    lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
+    resources: resourcesSpec(workloadConfig(config, role).resources),
+    securityContext: restrictedContainerSecurityContext(),
+    volumeMounts: volumes.map((v) => v.mount),
+  };
+}
+
+function n8nScratch() {
+  return [
+    scratchVolume("n8n-home", "/home/node/.n8n"),
+    scratchVolume("n8n-cache", "/home/node/.cache"),
+    scratchVolume("tmp", "/tmp"),
+  ];
+}
+
+/** The pod template of a role. */
+export function n8nPodTemplate(config: StackConfig, role: N8nRole) {
+  const ctx = labelContext(config);
+  const { component, spread } = ROLES[role];
+  const w = workloadConfig(config, role);
+  const runner = config.runners.enabled ? runnerSidecar(config) : undefined;
+  const volumes = [...n8nScratch().map((v) => v.volume), ...(runner ? runnerScratch().map((v) => v.volume) : [])];
+  return {
+    metadata: { labels: labels(ctx, component) },
+    spec: {
+      serviceAccountName: NAMES.serviceAccount,
+      automountServiceAccountToken: false,
+      // Service links would inject N8N_MAIN_PORT-style variables into n8n's own env namespace.
+      enableServiceLinks: false,
+      securityContext: restrictedPodSecurityContext(N8N_UID),
+      terminationGracePeriodSeconds: terminationGracePeriodSeconds(config),
+      ...(runner ? { initContainers: [runner] } : {}),
+      containers: [n8nContainer(config, role)],
+      volumes,
+      ...(Object.keys(w.nodeSelector).length > 0 ? { nodeSelector: w.nodeSelector } : {}),
+      ...(w.tolerations.length > 0 ? { tolerations: w.tolerations } : {}),
+      ...(w.priorityClassName ? { priorityClassName: w.priorityClassName } : {}),
+      ...(spread
+        ? {
+            topologySpreadConstraints: ["kubernetes.io/hostname", "topology.kubernetes.io/zone"].map((topologyKey) => ({
+              maxSkew: 1,
+              topologyKey,
+              whenUnsatisfiable: "ScheduleAnyway",
+              labelSelector: { matchLabels: selectorLabels(ctx, component) },
+            })),
+          }
+        : {}),
+    },
+  };
+}
+
+function replicasOf(config: StackConfig, role: N8nRole): number {
+  return role === "main" ? config.main.replicas : scaledConfig(config, role).minReplicas;
+}
+
+export function n8nDeployment(config: StackConfig, role: N8nRole, namespace: Input<string>) {
+  const ctx = labelContext(config);
+  const { name, component } = ROLES[role];
+  // One plain main must never overlap another (double-fired schedules): stop it, then start the new one.
+  const strategy =
+    role === "main" && !config.n8n.multiMain
+      ? { type: "Recreate" }
+      : { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } };
+  return {
+    metadata: { name, namespace, labels: labels(ctx, component) },
+    spec: {
+      replicas: replicasOf(config, role),
+      revisionHistoryLimit: 5,
+      selector: { matchLabels: selectorLabels(ctx, component) },
+      strategy,
+      template: n8nPodTemplate(config, role),
+    },
+  };
+}
+
+export function n8nService(config: StackConfig, role: N8nRole, namespace: Input<string>) {
+  const ctx = labelContext(config);
+  const { name, component } = ROLES[role];
+  return {
+    metadata: { name, namespace, labels: labels(ctx, component) },
+    spec: {
+      type: "ClusterIP",
+      selector: selectorLabels(ctx, component),
+      ports: [{ name: "http", port: PORTS.n8n, targetPort: "http", protocol: "TCP" }],
+    },
+  };
+}
+
+/** Voluntary disruptions (node drains) take one pod of a role at a time. */
+export function n8nPdb(config: StackConfig, role: N8nRole, namespace: Input<string>) {
+  const ctx = labelContext(config);
+  const { name, component } = ROLES[role];
+  return {
+    metadata: { name, namespace, labels: labels(ctx, component) },
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(ctx, component) } },
+  };
+}
+
+export type ScaledRole = Exclude<N8nRole, "main">;
+
+/** The waiting-jobs metric main exports in queue mode. */
+export const QUEUE_WAITING_METRIC = "n8n_scaling_mode_queue_jobs_waiting";
+
+/**
+ * Scale up fast (a queue burst), scale down slowly and one pod at a time, so workers that are busy
+ * are not removed in bursts.
+ */
+export function hpaBehavior(config: StackConfig, role: ScaledRole) {
+  const w = scaledConfig(config, role);
+  return {
+    scaleUp: {
+      stabilizationWindowSeconds: 0,
+      selectPolicy: "Max",
+      policies: [
+        { type: "Pods", value: 4, periodSeconds: 60 },
+        { type: "Percent", value: 100, periodSeconds: 60 },
+      ],
+    },
+    scaleDown: {
+      stabilizationWindowSeconds: w.scaleDownStabilizationSeconds,
+      selectPolicy: "Min",
+      policies: [{ type: "Pods", value: 1, periodSeconds: 120 }],
+    },
+  };
+}
+
+export function n8nHpa(config: StackConfig, role: ScaledRole, namespace: Input<string>) {
+  const ctx = labelContext(config);
+  const { name, component } = ROLES[role];
+  const w = scaledConfig(config, role);
+  const resource = (resourceName: "cpu" | "memory", averageUtilization: number) => ({
+    type: "Resource",
+    resource: { name: resourceName, target: { type: "Utilization", averageUtilization } },
+  });
+  const queueMetric =
+    role === "worker" && config.workers.queueScaling === "external-metric"
+      ? [
+          {
+            type: "External",
+            external: {
+              metric: { name: QUEUE_WAITING_METRIC, selector: { matchLabels: { service: NAMES.main } } },
+              target: { type: "AverageValue", averageValue: String(config.workers.queueTargetPerWorker) },
+            },
+          },
+        ]
+      : [];
+  return {
+    metadata: { name, namespace, labels: labels(ctx, component) },
+    spec: {
+      scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
+      minReplicas: w.minReplicas,
+      maxReplicas: w.maxReplicas,
+      metrics: [
+        resource("cpu", w.targetCPUUtilizationPercentage),
+        resource("memory", w.targetMemoryUtilizationPercentage),
+        ...queueMetric,
+      ],
+      behavior: hpaBehavior(config, role),
+    },
+  };
+}
+
+/** Bull keeps waiting jobs in the Redis list `<prefix>:jobs:wait`. */
+export function waitingListKey(config: StackConfig): string {
+  return `${config.n8n.queuePrefix}:jobs:wait`;
+}
+
+/** KEDA TriggerAuthentication: the Redis password from the program's Secret. */
+export function kedaTriggerAuthentication(config: StackConfig, namespace: Input<string>) {
+  return {
+    apiVersion: "keda.sh/v1alpha1",
+    kind: "TriggerAuthentication",
+    metadata: { name: `${NAMES.worker}-redis`, namespace, labels: labels(labelContext(config), "worker") },
+    spec: {
+      secretTargetRef: [{ parameter: "password", name: SECRETS.redis.name, key: SECRETS.redis.keys.password }],
+    },
+  };
+}
+
+/** KEDA ScaledObject for workers: queue length plus CPU and memory; KEDA owns the HPA it creates. */
+export function kedaScaledObject(config: StackConfig, namespace: Input<string>) {
+  const w = config.workers;
+  return {
+    apiVersion: "keda.sh/v1alpha1",
+    kind: "ScaledObject",
+    metadata: { name: NAMES.worker, namespace, labels: labels(labelContext(config), "worker") },
+    spec: {
+      scaleTargetRef: { name: NAMES.worker },
+      minReplicaCount: w.minReplicas,
+      maxReplicaCount: w.maxReplicas,
+      advanced: { horizontalPodAutoscalerConfig: { behavior: hpaBehavior(config, "worker") } },
+      triggers: [
+        {
+          type: "redis",
+          metadata: {
+            address: `${NAMES.redis}.${config.namespace}.svc:${PORTS.redis}`,
+            listName: waitingListKey(config),
+            listLength: String(w.queueTargetPerWorker),
+            databaseIndex: "0",
+          },
+          authenticationRef: { name: `${NAMES.worker}-redis` },
+        },
+        { type: "cpu", metricType: "Utilization", metadata: { value: String(w.targetCPUUtilizationPercentage) } },
+        {
+          type: "memory",
+          metricType: "Utilization",
+          metadata: { value: String(w.targetMemoryUtilizationPercentage) },
+        },
+      ],
+    },
+  };
+}
+
+/** The ServiceAccount every n8n pod runs as: no API token, no RBAC. */
+export function n8nServiceAccount(config: StackConfig, namespace: Input<string>) {
+  return {
+    metadata: { name: NAMES.serviceAccount, namespace, labels: labels(labelContext(config), "main") },
+    automountServiceAccountToken: false,
+  };
+}

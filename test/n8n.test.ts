@@ -1,0 +1,492 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type EnvVar, type N8nRole, n8nEnv, PINNED_FUTURE_DEFAULTS, runnerEnv } from "../components/n8n-env";
+import {
+  kedaScaledObject,
+  n8nContainer,
+  n8nDeployment,
+  n8nHpa,
+  n8nPodTemplate,
+  PRE_STOP_SECONDS,
+  ROLES,
+  runnerSidecar,
+  terminationGracePeriodSeconds,
+  waitingListKey,
+} from "../components/n8n-workload";
+import { NAMES, PORTS, SECRETS } from "../components/names";
+import { parseStackConfig, type StackConfig } from "../config";
+import type { Manifest } from "../render/manifests";
+import type { StackRun } from "../render/run";
+import { ROOT, runProgram, runStackFile } from "./harness";
+
+const FIXTURE = join(ROOT, "test", "fixtures", "env-names-2.40.7.txt");
+const ENV_NAMES = new Set(readFileSync(FIXTURE, "utf8").split("\n").filter(Boolean));
+const base = { domain: "n8n.example.com" };
+const cfg = (raw: Record<string, unknown> = {}): StackConfig => parseStackConfig("t", { ...base, ...raw });
+const ROLE_LIST: N8nRole[] = ["main", "worker", "webhook"];
+
+const envMap = (env: EnvVar[]) => new Map(env.map((e) => [e.name, e]));
+const plain = (env: EnvVar[], name: string) => {
+  const e = envMap(env).get(name);
+  return e && "value" in e ? e.value : undefined;
+};
+
+/** Names that carry credentials; they may only come from a Secret. */
+const SECRET_LIKE = /(PASSWORD|TOKEN|SECRET|ENCRYPTION_KEY)$/;
+
+describe("reference data", () => {
+  it("the fixture copy equals the team's original when it is beside the repository", () => {
+    const original = join(ROOT, "..", "shared", "n8n", "env-names-2.40.7.txt");
+    if (!existsSync(original)) return;
+    expect(readFileSync(FIXTURE, "utf8")).toBe(readFileSync(original, "utf8"));
+  });
+});
+
+describe("n8nEnv (pure)", () => {
+  const c = cfg({ size: "medium" });
+
+  it.each(ROLE_LIST)("%s: every name is one n8n 2.40.7 reads, each set once", (role) => {
+    const names = n8nEnv(c, role).map((e) => e.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const n of names) expect(ENV_NAMES, n).toContain(n);
+  });
+
+  it("the runner sidecar's env names are n8n's too", () => {
+    for (const e of runnerEnv(c)) expect(ENV_NAMES, e.name).toContain(e.name);
+  });
+
+  it("neither the often-seen wrong names nor the deprecated runner switch are set", () => {
+    for (const role of ROLE_LIST) {
+      const names = n8nEnv(c, role).map((e) => e.name);
+      for (const wrong of ["N8N_METRICS_PORT", "ENCRYPTION_KEY", "N8N_RUNNERS_ENABLED", "WEBHOOK_URL"]) {
+        expect(names).not.toContain(wrong);
+      }
+    }
+  });
+
+  it("credentials only come from Secrets, and the encryption key from the same one everywhere", () => {
+    const refs = new Set<string>();
+    for (const role of ROLE_LIST) {
+      for (const e of n8nEnv(c, role)) {
+        if (SECRET_LIKE.test(e.name)) expect("valueFrom" in e, e.name).toBe(true);
+        if (e.name === "N8N_ENCRYPTION_KEY" && "valueFrom" in e) refs.add(JSON.stringify(e.valueFrom));
+      }
+    }
+    expect([...refs]).toEqual([
+      JSON.stringify({ secretKeyRef: { name: SECRETS.n8n.name, key: SECRETS.n8n.keys.encryptionKey } }),
+    ]);
+  });
+
+  it("queue mode against the Postgres primary and Redis, with the role's pool", () => {
+    for (const role of ROLE_LIST) {
+      const env = n8nEnv(c, role);
+      expect(plain(env, "EXECUTIONS_MODE")).toBe("queue");
+      expect(plain(env, "DB_TYPE")).toBe("postgresdb");
+      expect(plain(env, "DB_POSTGRESDB_HOST")).toBe(NAMES.postgres);
+      expect(plain(env, "DB_POSTGRESDB_USER")).toBe("n8n");
+      expect(plain(env, "QUEUE_BULL_REDIS_HOST")).toBe(NAMES.redis);
+      expect(plain(env, "N8N_DEFAULT_BINARY_DATA_MODE")).toBe("database");
+      expect(plain(env, "N8N_DIAGNOSTICS_ENABLED")).toBe("false");
+      expect(plain(env, "N8N_METRICS")).toBe("true");
+      expect(plain(env, "N8N_METRICS_INCLUDE_QUEUE_METRICS")).toBe("true");
+      for (const [k, v] of Object.entries(PINNED_FUTURE_DEFAULTS)) expect(plain(env, k)).toBe(v);
+    }
+    expect(plain(n8nEnv(c, "main"), "DB_POSTGRESDB_POOL_SIZE")).toBe(String(c.main.dbPoolSize));
+    expect(plain(n8nEnv(c, "worker"), "DB_POSTGRESDB_POOL_SIZE")).toBe(String(c.workers.dbPoolSize));
+    expect(plain(n8nEnv(c, "webhook"), "DB_POSTGRESDB_POOL_SIZE")).toBe(String(c.webhooks.dbPoolSize));
+  });
+
+  it("main: URLs from the domain, one proxy hop, manual runs offloaded, production webhooks off with processors", () => {
+    const env = n8nEnv(c, "main");
+    expect(plain(env, "N8N_HOST")).toBe("n8n.example.com");
+    expect(plain(env, "N8N_PROTOCOL")).toBe("https");
+    expect(plain(env, "N8N_PROXY_HOPS")).toBe("1");
+    expect(plain(env, "N8N_WEBHOOK_URL")).toBe("https://n8n.example.com/");
+    expect(plain(env, "N8N_EDITOR_BASE_URL")).toBe("https://n8n.example.com/");
+    expect(plain(env, "OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS")).toBe("true");
+    expect(plain(env, "N8N_DISABLE_PRODUCTION_MAIN_PROCESS")).toBe("true");
+    expect(plain(n8nEnv(cfg({ webhooks: { enabled: false } }), "main"), "N8N_DISABLE_PRODUCTION_MAIN_PROCESS")).toBe(
+      undefined,
+    );
+    expect(plain(env, "N8N_MULTI_MAIN_SETUP_ENABLED")).toBeUndefined();
+    expect(plain(n8nEnv(cfg({ n8n: { multiMain: true } }), "main"), "N8N_MULTI_MAIN_SETUP_ENABLED")).toBe("true");
+  });
+
+  it("worker: health server on the n8n port", () => {
+    const env = n8nEnv(c, "worker");
+    expect(plain(env, "QUEUE_HEALTH_CHECK_ACTIVE")).toBe("true");
+    expect(plain(env, "QUEUE_HEALTH_CHECK_PORT")).toBe(String(PORTS.n8n));
+    expect(plain(env, "N8N_PROXY_HOPS")).toBeUndefined();
+  });
+
+  it("external runners on loopback with the shared token; internal mode when sidecars are off", () => {
+    const env = n8nEnv(c, "worker");
+    expect(plain(env, "N8N_RUNNERS_MODE")).toBe("external");
+    expect(plain(env, "N8N_RUNNERS_BROKER_LISTEN_ADDRESS")).toBe("127.0.0.1");
+    const token = envMap(env).get("N8N_RUNNERS_AUTH_TOKEN");
+    const sidecarToken = envMap(runnerEnv(c)).get("N8N_RUNNERS_AUTH_TOKEN");
+    expect(token).toEqual(sidecarToken);
+    expect(plain(runnerEnv(c), "N8N_RUNNERS_TASK_BROKER_URI")).toBe(`http://127.0.0.1:${PORTS.runnerBroker}`);
+    const off = n8nEnv(cfg({ runners: { enabled: false } }), "worker");
+    expect(plain(off, "N8N_RUNNERS_MODE")).toBe("internal");
+    expect(envMap(off).has("N8N_RUNNERS_AUTH_TOKEN")).toBe(false);
+  });
+
+  it("exact env of each role", () => {
+    const names = (role: N8nRole) => n8nEnv(c, role).map((e) => e.name);
+    const common = [
+      "EXECUTIONS_MODE",
+      "DB_TYPE",
+      "DB_POSTGRESDB_HOST",
+      "DB_POSTGRESDB_PORT",
+      "DB_POSTGRESDB_DATABASE",
+      "DB_POSTGRESDB_USER",
+      "DB_POSTGRESDB_PASSWORD",
+      "DB_POSTGRESDB_POOL_SIZE",
+      "QUEUE_BULL_REDIS_HOST",
+      "QUEUE_BULL_REDIS_PORT",
+      "QUEUE_BULL_REDIS_DB",
+      "QUEUE_BULL_REDIS_PASSWORD",
+      "QUEUE_BULL_PREFIX",
+      "N8N_ENCRYPTION_KEY",
+      "N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS",
+      "N8N_PORT",
+      "N8N_HOST",
+      "N8N_PROTOCOL",
+      "N8N_WEBHOOK_URL",
+      "N8N_EDITOR_BASE_URL",
+      "GENERIC_TIMEZONE",
+      "N8N_LOG_LEVEL",
+      "N8N_LOG_FORMAT",
+      "N8N_LOG_OUTPUT",
+      "N8N_METRICS",
+      "N8N_METRICS_INCLUDE_DEFAULT_METRICS",
+      "N8N_METRICS_INCLUDE_QUEUE_METRICS",
+      "N8N_METRICS_INCLUDE_API_ENDPOINTS",
+      "N8N_METRICS_INCLUDE_WORKFLOW_EXECUTION_DURATION",
+      "N8N_METRICS_INCLUDE_MESSAGE_EVENT_BUS_METRICS",
+      "N8N_DIAGNOSTICS_ENABLED",
+      "N8N_VERSION_NOTIFICATIONS_ENABLED",
+      "N8N_SSRF_PROTECTION_ENABLED",
+      "N8N_GRACEFUL_SHUTDOWN_TIMEOUT",
+      "N8N_DEFAULT_BINARY_DATA_MODE",
+      "EXECUTIONS_DATA_PRUNE",
+      "EXECUTIONS_DATA_MAX_AGE",
+      "EXECUTIONS_DATA_PRUNE_MAX_COUNT",
+      "EXECUTIONS_DATA_SAVE_ON_SUCCESS",
+      "EXECUTIONS_DATA_SAVE_ON_ERROR",
+      "EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS",
+      "EXECUTIONS_TIMEOUT",
+      "N8N_RUNNERS_MODE",
+      "N8N_RUNNERS_AUTH_TOKEN",
+      "N8N_RUNNERS_BROKER_LISTEN_ADDRESS",
+      "N8N_RUNNERS_BROKER_PORT",
+      "N8N_RUNNERS_TASK_TIMEOUT",
+      "N8N_UNVERIFIED_PACKAGES_ENABLED",
+      "N8N_COMPRESSION_NODE_MAX_DECOMPRESSED_SIZE_BYTES",
+      "N8N_COMPRESSION_NODE_MAX_ZIP_ENTRIES",
+    ];
+    expect(names("worker")).toEqual([...common, "QUEUE_HEALTH_CHECK_ACTIVE", "QUEUE_HEALTH_CHECK_PORT"]);
+    expect(names("webhook")).toEqual([...common, "N8N_PROXY_HOPS"]);
+    expect(names("main")).toEqual([
+      ...common,
+      "N8N_PROXY_HOPS",
+      "OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS",
+      "N8N_DISABLE_PRODUCTION_MAIN_PROCESS",
+    ]);
+    expect(runnerEnv(c).map((e) => e.name)).toEqual([
+      "N8N_RUNNERS_TASK_BROKER_URI",
+      "N8N_RUNNERS_AUTH_TOKEN",
+      "N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT",
+      "N8N_RUNNERS_MAX_CONCURRENCY",
+      "N8N_RUNNERS_TASK_TIMEOUT",
+      "GENERIC_TIMEZONE",
+    ]);
+  });
+});
+
+describe("pod and workload builders (pure)", () => {
+  const c = cfg({ size: "medium" });
+
+  it.each(ROLE_LIST)("%s: process args, probes on the n8n port, preStop pause", (role) => {
+    const container = n8nContainer(c, role);
+    expect(container.args).toEqual(ROLES[role].args(c));
+    expect(container.ports).toEqual([{ name: "http", containerPort: 5678 }]);
+    expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
+    expect(container.readinessProbe.httpGet).toEqual({ path: "/healthz/readiness", port: "http" });
+    expect(container.startupProbe.httpGet.path).toBe("/healthz");
+    expect(container.lifecycle.preStop.sleep.seconds).toBe(PRE_STOP_SECONDS);
+    expect(container.image).toBe("docker.io/n8nio/n8n:2.40.7");
+  });
+
+  it("workers run `n8n worker --concurrency=N`", () => {
+    expect(n8nContainer(cfg({ workers: { concurrency: 7 } }), "worker").args).toEqual(["worker", "--concurrency=7"]);
+    expect(n8nContainer(c, "webhook").args).toEqual(["webhook"]);
+    expect(n8nContainer(c, "main").args).toEqual(["start"]);
+  });
+
+  it("the runner sidecar: same version, native sidecar, health probe on 5680, own resources", () => {
+    const r = runnerSidecar(c);
+    expect(r.image).toBe("docker.io/n8nio/runners:2.40.7");
+    expect(r.restartPolicy).toBe("Always");
+    expect(r.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "runner-health" });
+    expect(r.ports).toEqual([{ name: "runner-health", containerPort: PORTS.runnerHealth }]);
+    expect(r.resources).toEqual(c.runners.resources);
+  });
+
+  it.each(ROLE_LIST)("%s: restricted pod security, read-only root, every mount backed by a volume", (role) => {
+    const t = n8nPodTemplate(c, role);
+    expect(t.spec.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(t.spec.automountServiceAccountToken).toBe(false);
+    expect(t.spec.serviceAccountName).toBe(NAMES.serviceAccount);
+    expect(t.spec.enableServiceLinks).toBe(false);
+    const containers = [...(t.spec.initContainers ?? []), ...t.spec.containers];
+    expect(containers.map((x) => x.name)).toEqual(["task-runners", "n8n"]);
+    const volumes = new Set(t.spec.volumes.map((v) => v.name));
+    for (const x of containers) {
+      expect(x.securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        capabilities: { drop: ["ALL"] },
+        seccompProfile: { type: "RuntimeDefault" },
+      });
+      for (const m of x.volumeMounts) expect(volumes, m.name).toContain(m.name);
+      expect(x.resources.requests.cpu && x.resources.limits.memory).toBeTruthy();
+    }
+    const n8nMounts = t.spec.containers[0]?.volumeMounts.map((m) => m.mountPath);
+    expect(n8nMounts).toEqual(["/home/node/.n8n", "/home/node/.cache", "/tmp"]);
+  });
+
+  it("no sidecar and no runner volumes when runners are off", () => {
+    const t = n8nPodTemplate(cfg({ runners: { enabled: false } }), "worker");
+    expect(t.spec.initContainers).toBeUndefined();
+    expect(t.spec.volumes.map((v) => v.name)).toEqual(["n8n-home", "n8n-cache", "tmp"]);
+  });
+
+  it("grace period covers n8n's graceful shutdown plus the preStop pause", () => {
+    const c2 = cfg({ n8n: { gracefulShutdownSeconds: 120 } });
+    const t = n8nPodTemplate(c2, "worker");
+    expect(t.spec.terminationGracePeriodSeconds).toBe(terminationGracePeriodSeconds(c2));
+    expect(t.spec.terminationGracePeriodSeconds).toBeGreaterThan(120 + PRE_STOP_SECONDS);
+  });
+
+  it("workers and webhook processors spread across nodes and zones; main does not", () => {
+    for (const role of ["worker", "webhook"] as const) {
+      const spread = n8nPodTemplate(c, role).spec.topologySpreadConstraints ?? [];
+      expect(spread.map((s) => s.topologyKey)).toEqual(["kubernetes.io/hostname", "topology.kubernetes.io/zone"]);
+      expect(spread[0]?.labelSelector.matchLabels["app.kubernetes.io/component"]).toBe(role);
+    }
+    expect(n8nPodTemplate(c, "main").spec.topologySpreadConstraints).toBeUndefined();
+  });
+
+  it("workers can be put on a spot pool with a PriorityClass", () => {
+    const spot = cfg({
+      workers: {
+        nodeSelector: { "node.kubernetes.io/lifecycle": "spot" },
+        tolerations: [{ key: "spot", operator: "Exists", effect: "NoSchedule" }],
+        priorityClassName: "n8n-workers",
+      },
+    });
+    const spec = n8nPodTemplate(spot, "worker").spec;
+    expect(spec.nodeSelector).toEqual({ "node.kubernetes.io/lifecycle": "spot" });
+    expect(spec.tolerations).toEqual([{ key: "spot", operator: "Exists", effect: "NoSchedule" }]);
+    expect(spec.priorityClassName).toBe("n8n-workers");
+    expect(n8nPodTemplate(spot, "main").spec.nodeSelector).toBeUndefined();
+  });
+
+  it("main never overlaps itself; with multi-main it rolls", () => {
+    expect(n8nDeployment(c, "main", "ns").spec.strategy).toEqual({ type: "Recreate" });
+    expect(n8nDeployment(c, "main", "ns").spec.replicas).toBe(1);
+    const multi = cfg({ n8n: { multiMain: true }, main: { replicas: 2 } });
+    expect(n8nDeployment(multi, "main", "ns").spec.strategy.type).toBe("RollingUpdate");
+    expect(n8nDeployment(multi, "main", "ns").spec.replicas).toBe(2);
+  });
+
+  it("the worker HPA: CPU and memory, fast up, slow one-by-one down", () => {
+    const hpa = n8nHpa(c, "worker", "ns");
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: NAMES.worker });
+    expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([c.workers.minReplicas, c.workers.maxReplicas]);
+    expect(hpa.spec.metrics.map((m) => m.type)).toEqual(["Resource", "Resource"]);
+    expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBe(600);
+    expect(hpa.spec.behavior.scaleDown.policies).toEqual([{ type: "Pods", value: 1, periodSeconds: 120 }]);
+  });
+
+  it("queue-length scaling: an External metric, or a KEDA ScaledObject on the Bull wait list", () => {
+    const ext = n8nHpa(cfg({ workers: { queueScaling: "external-metric", queueTargetPerWorker: 15 } }), "worker", "ns");
+    const external = ext.spec.metrics.find((m) => m.type === "External");
+    expect(external).toMatchObject({
+      external: { metric: { name: "n8n_scaling_mode_queue_jobs_waiting" }, target: { averageValue: "15" } },
+    });
+    const keda = cfg({ workers: { queueScaling: "keda" }, n8n: { queuePrefix: "q" } });
+    expect(waitingListKey(keda)).toBe("q:jobs:wait");
+    const so = kedaScaledObject(keda, "ns");
+    expect(so.spec.scaleTargetRef.name).toBe(NAMES.worker);
+    expect(so.spec.triggers[0]?.metadata).toMatchObject({ listName: "q:jobs:wait" });
+    expect(so.spec.triggers.map((t) => t.type)).toEqual(["redis", "cpu", "memory"]);
+  });
+});
+
+/** Every manifest that runs pods, with its pod template. */
+function podTemplates(run: StackRun): [Manifest, { metadata: { labels: Record<string, string> }; spec: PodSpec }][] {
+  return run.manifests
+    .filter((m) => m.kind === "Deployment" || m.kind === "StatefulSet")
+    .map((m) => [
+      m,
+      (m.spec as { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } }).template,
+    ]);
+}
+interface Container {
+  name: string;
+  env?: EnvVar[];
+  ports?: { name: string; containerPort: number }[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+}
+interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+}
+
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+describe.each(["staging", "prod"])("stack %s: n8n workloads", (stack) => {
+  let run: StackRun;
+  beforeAll(async () => {
+    run = await runStackFile(stack);
+  });
+  const byKind = (kind: string) => run.manifests.filter((m) => m.kind === kind);
+
+  it("renders main, workers and (prod) webhook processors", () => {
+    const deployments = byKind("Deployment")
+      .map((d) => d.metadata.name)
+      .sort();
+    expect(deployments).toEqual(
+      stack === "prod" ? [NAMES.main, NAMES.webhook, NAMES.worker] : [NAMES.main, NAMES.worker],
+    );
+    const main = byKind("Deployment").find((d) => d.metadata.name === NAMES.main);
+    expect((main?.spec as { replicas: number }).replicas).toBe(1);
+  });
+
+  it("every env name on an n8n container is one n8n 2.40.7 reads; credentials only by reference", () => {
+    for (const [, t] of podTemplates(run)) {
+      for (const c of [...(t.spec.initContainers ?? []), ...t.spec.containers]) {
+        for (const e of c.env ?? []) {
+          expect(ENV_NAMES, `${c.name}: ${e.name}`).toContain(e.name);
+          if (SECRET_LIKE.test(e.name)) expect("valueFrom" in e, e.name).toBe(true);
+        }
+      }
+    }
+  });
+
+  it("every secretKeyRef points at a rendered Secret that has the key", () => {
+    const secrets = new Map(byKind("Secret").map((s) => [s.metadata.name, Object.keys(s.stringData as object)]));
+    const refs: { name: string; key: string }[] = [];
+    for (const [, t] of podTemplates(run)) {
+      for (const c of [...(t.spec.initContainers ?? []), ...t.spec.containers]) {
+        for (const e of c.env ?? []) if ("valueFrom" in e) refs.push(e.valueFrom.secretKeyRef);
+      }
+    }
+    expect(refs.length).toBeGreaterThan(0);
+    for (const r of refs) expect(secrets.get(r.name), `${r.name}/${r.key}`).toContain(r.key);
+    const keyRefs = new Set(
+      podTemplates(run).flatMap(([, t]) =>
+        t.spec.containers.flatMap((c) =>
+          (c.env ?? []).filter((e) => e.name === "N8N_ENCRYPTION_KEY").map((e) => JSON.stringify(e)),
+        ),
+      ),
+    );
+    expect(keyRefs.size).toBe(1);
+  });
+
+  it("the runner token is shared between each n8n container and its sidecar", () => {
+    for (const [m, t] of podTemplates(run)) {
+      const token = (c?: Container) => JSON.stringify(c?.env?.find((e) => e.name === "N8N_RUNNERS_AUTH_TOKEN"));
+      expect(token(t.spec.initContainers?.[0]), m.metadata.name).toBe(token(t.spec.containers[0]));
+      expect(token(t.spec.containers[0])).toContain(SECRETS.n8n.keys.runnersAuthToken);
+    }
+  });
+
+  it("every container has CPU and memory requests and limits", () => {
+    for (const [m, t] of podTemplates(run)) {
+      for (const c of [...(t.spec.initContainers ?? []), ...t.spec.containers]) {
+        for (const kind of ["requests", "limits"] as const) {
+          expect(c.resources?.[kind]?.cpu, `${m.metadata.name}/${c.name} ${kind}`).toBeTruthy();
+          expect(c.resources?.[kind]?.memory, `${m.metadata.name}/${c.name} ${kind}`).toBeTruthy();
+        }
+      }
+    }
+  });
+
+  it("every HPA targets a rendered Deployment; workers are autoscaled", () => {
+    const deployments = new Set(byKind("Deployment").map((d) => d.metadata.name));
+    const targets = byKind("HorizontalPodAutoscaler").map(
+      (h) => (h.spec as { scaleTargetRef: { kind: string; name: string } }).scaleTargetRef,
+    );
+    expect(targets.map((t) => t.name)).toContain(NAMES.worker);
+    for (const t of targets) {
+      expect(t.kind).toBe("Deployment");
+      expect(deployments).toContain(t.name);
+    }
+    expect(targets.map((t) => t.name)).not.toContain(NAMES.main);
+  });
+
+  it("every Service and PDB selects pods of a rendered workload, on a named port that exists", () => {
+    const templates = podTemplates(run);
+    for (const s of byKind("Service")) {
+      const spec = s.spec as { selector: Record<string, string>; ports: { targetPort: string }[] };
+      const selected = templates.filter(([, t]) => matches(spec.selector, t.metadata.labels));
+      expect(selected.length, s.metadata.name).toBeGreaterThan(0);
+      for (const [, t] of selected) {
+        const portNames = t.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name));
+        for (const p of spec.ports) expect(portNames).toContain(p.targetPort);
+      }
+    }
+    for (const p of byKind("PodDisruptionBudget")) {
+      const sel = (p.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
+      expect(templates.filter(([, t]) => matches(sel, t.metadata.labels)).length, p.metadata.name).toBe(1);
+    }
+  });
+
+  it("the n8n ServiceAccount mounts no token", () => {
+    const sa = byKind("ServiceAccount").find((s) => s.metadata.name === NAMES.serviceAccount);
+    expect(sa?.automountServiceAccountToken).toBe(false);
+  });
+});
+
+describe("variants under mocks", () => {
+  it("KEDA mode renders a ScaledObject and TriggerAuthentication instead of the worker HPA", async () => {
+    const run = await runProgram("keda", { ...base, workers: { queueScaling: "keda" } });
+    const kinds = run.manifests.map((m) => `${m.kind}/${m.metadata.name}`);
+    expect(kinds).toContain(`ScaledObject/${NAMES.worker}`);
+    expect(kinds).toContain(`TriggerAuthentication/${NAMES.worker}-redis`);
+    expect(kinds).not.toContain(`HorizontalPodAutoscaler/${NAMES.worker}`);
+    const so = run.manifests.find((m) => m.kind === "ScaledObject");
+    expect(so?.apiVersion).toBe("keda.sh/v1alpha1");
+  });
+
+  it("multi-main renders two mains with a rolling update", async () => {
+    const run = await runProgram("mm", { ...base, n8n: { multiMain: true }, main: { replicas: 2 } });
+    const main = run.manifests.find((m) => m.kind === "Deployment" && m.metadata.name === NAMES.main);
+    expect(main?.spec).toMatchObject({ replicas: 2, strategy: { type: "RollingUpdate" } });
+  });
+
+  it("autoscaled Deployments leave spec.replicas to their autoscaler; main keeps its count", async () => {
+    const run = await runStackFile("prod");
+    const ignored = Object.fromEntries(
+      run.resources
+        .filter((r) => r.type === "kubernetes:apps/v1:Deployment")
+        .map((r) => [(r.inputs.metadata as { name: string }).name, r.ignoreChanges]),
+    );
+    expect(ignored).toEqual({
+      [NAMES.main]: [],
+      [NAMES.worker]: ["spec.replicas"],
+      [NAMES.webhook]: ["spec.replicas"],
+    });
+  });
+});
