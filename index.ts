@@ -34,5 +34,7 @@ const cluster = new N8nCluster(
 export const url = cluster.url;
 export const namespaceName = namespace.metadata.name;
 export const secretNames = cluster.secretNames;
+export const walArchiveBucket = cluster.walBucket;
+export const dumpBucket = cluster.dumpBucket;
 /** Back this up offline: without it no stored credential can be decrypted. */
 export const encryptionKey = cluster.encryptionKey;

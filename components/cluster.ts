@@ -9,6 +9,7 @@ import type { StackConfig } from "../config";
 import type { LabelContext } from "./labels";
 import { N8nMain, N8nWebhooks, N8nWorkers } from "./n8n";
 import { n8nServiceAccount } from "./n8n-workload";
+import { N8nPostgres } from "./postgres";
 import { N8nSecrets } from "./secrets";
 
 export interface N8nClusterArgs {
@@ -23,6 +24,8 @@ export class N8nCluster extends pulumi.ComponentResource {
   readonly url: pulumi.Output<string>;
   readonly secretNames: N8nSecrets["secretNames"];
   readonly encryptionKey: pulumi.Output<string>;
+  readonly walBucket?: pulumi.Output<string>;
+  readonly dumpBucket?: pulumi.Output<string>;
 
   constructor(name: string, args: N8nClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:index:N8nCluster", name, {}, opts);
@@ -40,8 +43,14 @@ export class N8nCluster extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    // n8n pods read the Secrets through env references: they must exist before the pods start.
-    const n8nOpts = { parent: this, dependsOn: [secrets] };
+    const postgres = new N8nPostgres(
+      `${name}-postgres`,
+      { config, namespace: args.namespace },
+      { parent: this, dependsOn: [secrets] },
+    );
+
+    // n8n pods read the Secrets through env references and need their database: both come first.
+    const n8nOpts = { parent: this, dependsOn: [secrets, postgres.bootstrap] };
     new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, n8nServiceAccount(config, args.namespace), {
       parent: this,
     });
@@ -53,6 +62,13 @@ export class N8nCluster extends pulumi.ComponentResource {
     this.url = pulumi.output(`https://${config.domain}/`);
     this.secretNames = secrets.secretNames;
     this.encryptionKey = secrets.encryptionKey;
-    this.registerOutputs({ url: this.url, secretNames: this.secretNames });
+    this.walBucket = postgres.walBucket;
+    this.dumpBucket = postgres.dumpBucket;
+    this.registerOutputs({
+      url: this.url,
+      secretNames: this.secretNames,
+      walBucket: this.walBucket,
+      dumpBucket: this.dumpBucket,
+    });
   }
 }

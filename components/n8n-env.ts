@@ -48,6 +48,10 @@ function commonEnv(config: StackConfig, role: N8nRole): EnvVar[] {
     value("DB_POSTGRESDB_USER", DB_USERS.app),
     { name: "DB_POSTGRESDB_PASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
     value("DB_POSTGRESDB_POOL_SIZE", poolSize(config, role)),
+    // Encrypted to Spilo's self-signed certificate: the server is not verified, the traffic is private.
+    ...(config.postgres.tls
+      ? [value("DB_POSTGRESDB_SSL_ENABLED", true), value("DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED", false)]
+      : []),
     value("QUEUE_BULL_REDIS_HOST", NAMES.redis),
     value("QUEUE_BULL_REDIS_PORT", PORTS.redis),
     value("QUEUE_BULL_REDIS_DB", 0),

@@ -14,7 +14,6 @@ import {
   n8nHpa,
   n8nPdb,
   n8nService,
-  ROLES,
   type ScaledRole,
 } from "./n8n-workload";
 

@@ -25,7 +25,14 @@ export const NAMES = {
   main: "n8n-main",
   worker: "n8n-worker",
   webhook: "n8n-webhook",
+  /** The Postgres primary Service, and the Patroni scope (cluster name). */
   postgres: "n8n-postgres",
+  postgresReplicas: "n8n-postgres-repl",
+  postgresHeadless: "n8n-postgres-headless",
+  postgresServiceAccount: "n8n-postgres",
+  postgresBootstrap: "n8n-postgres-bootstrap",
+  postgresDump: "n8n-postgres-dump",
+  outboxReaper: "n8n-outbox-reaper",
   redis: "n8n-redis",
 } as const;
 
@@ -56,6 +63,12 @@ export const SECRETS = {
     name: "n8n-redis-credentials",
     keys: { password: "password" },
   },
+} as const;
+
+/** Secret with static AWS keys for WAL-G and the dump job (only with postgres.archive.credentials "static"). */
+export const AWS_KEYS_SECRET = {
+  name: "n8n-postgres-aws",
+  keys: { accessKeyId: "access-key-id", secretAccessKey: "secret-access-key" },
 } as const;
 
 export type SecretGroup = keyof typeof SECRETS;

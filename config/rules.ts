@@ -106,6 +106,18 @@ export const RULES: Rule[] = [
       message: 'is required when postgres.archive.credentials is "irsa" (issuer host and path, without https://)',
     }),
   (c) =>
+    when(c.postgres.restore !== undefined && !c.postgres.archive.enabled, {
+      path: "postgres.restore",
+      value: c.postgres.restore,
+      message: "needs postgres.archive.enabled: the restore reads the archive with the archive's credentials",
+    }),
+  (c) =>
+    when(c.postgres.backup.dump.enabled && !c.postgres.archive.enabled, {
+      path: "postgres.backup.dump.enabled",
+      value: true,
+      message: "needs postgres.archive.enabled: the dump bucket and its IAM are made with the archive's",
+    }),
+  (c) =>
     when(c.ingress.createClusterIssuer && !c.ingress.acmeEmail, {
       path: "ingress.acmeEmail",
       value: undefined,

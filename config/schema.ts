@@ -221,6 +221,46 @@ export const stackConfigSchema = strict({
       synchronousMode: bool
         .default(false)
         .describe("synchronous replication (no acknowledged commit lost on failover)"),
+      synchronousModeStrict: bool
+        .default(false)
+        .describe("refuse writes when no synchronous standby is available (consistency over availability)"),
+      maximumLagOnFailover: int(0, 1024 ** 3)
+        .default(1024 ** 2)
+        .describe("bytes a replica may lag and still be promoted (Spilo's default is 32 MiB)"),
+    }),
+    tls: bool
+      .default(true)
+      .describe("n8n reaches PostgreSQL over TLS (Spilo's certificate; encrypts, does not verify the server)"),
+    clientCidrs: z
+      .array(cidr)
+      .min(1, "must list at least one CIDR")
+      .default(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"])
+      .describe("pod CIDRs pg_hba admits (scram-sha-256); NetworkPolicies narrow this to the namespace"),
+    restore: strict({
+      targetTime: z
+        .string({ error: "must be a string" })
+        .regex(
+          /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}(:?\d{2})?|Z)$/,
+          'must be a timestamp with a timezone, e.g. "2026-11-23 14:00:00+00:00"',
+        )
+        .describe("restore point: recover the archive up to this time"),
+      fromScope: dnsLabel.optional().describe("Patroni scope of the source cluster; this stack's when unset"),
+      fromBucket: bucketName.optional().describe("WAL archive bucket of the source; this stack's when unset"),
+      fromRegion: z
+        .string({ error: "must be a string" })
+        .regex(AWS_REGION, 'must be an AWS region such as "eu-west-1"')
+        .optional()
+        .describe("region of the source bucket; postgres.archive.region when unset"),
+    })
+      .optional()
+      .describe("bootstrap a new cluster as a point-in-time clone of a WAL archive"),
+    outbox: section({
+      enabled: bool.default(false).describe("create the integration outbox tables (REQUIREMENTS R6)"),
+      reaperSchedule: cron.default("*/5 * * * *").describe("schedule of the reaper and pruning CronJob"),
+      stuckMinutes: int(1, 1440).default(15).describe("processing rows older than this go back to pending"),
+      doneRetentionDays: int(1, 365).default(14).describe("days done rows are kept"),
+      failedRetentionDays: int(1, 365).default(60).describe("days failed rows are kept"),
+      pruneBatchSize: int(100, 100_000).default(5000).describe("rows deleted per pruning batch"),
     }),
     parameters: z
       .record(
@@ -267,6 +307,9 @@ export const stackConfigSchema = strict({
         enabled: bool.default(true).describe("nightly pg_dump to an Object Lock bucket"),
         schedule: cron.default("30 2 * * *").describe("dump schedule"),
         retentionDays: int(1, 3650).default(30).describe("Object Lock retention of each dump"),
+        lockMode: oneOf(["COMPLIANCE", "GOVERNANCE"])
+          .default("COMPLIANCE")
+          .describe("Object Lock mode: COMPLIANCE (nobody can delete early) or GOVERNANCE"),
         bucketName: bucketName.optional().describe("dump bucket name; generated when unset"),
       }),
     }),

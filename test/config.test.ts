@@ -38,7 +38,7 @@ describe("valid config", () => {
     expect(c.size).toBe("small");
     expect(c.workers.minReplicas).toBe(SIZE_PRESETS.small.workers.minReplicas);
     expect(c.workers.resources).toEqual(SIZE_PRESETS.small.workers.resources);
-    expect(c.postgres.patroni).toEqual({ ttl: 30, loopWait: 10, retryTimeout: 10, synchronousMode: false });
+    expect(c.postgres.patroni).toMatchObject({ ttl: 30, loopWait: 10, retryTimeout: 10, synchronousMode: false });
     expect(c.postgres.archive.timeoutSeconds).toBe(60);
   });
 

@@ -67,3 +67,44 @@ export function findManifest(run: StackRun, kind: string, name: string): Manifes
   if (!m) throw new Error(`no ${kind}/${name} rendered`);
   return m;
 }
+
+export interface PodContainer {
+  name: string;
+  image: string;
+  env?: ({ name: string; value?: string } & { valueFrom?: { secretKeyRef?: { name: string; key: string } } })[];
+  ports?: { name: string }[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: Record<string, unknown>;
+  volumeMounts?: { name: string }[];
+}
+export interface PodSpec {
+  containers: PodContainer[];
+  initContainers?: PodContainer[];
+  volumes?: { name: string; configMap?: { name: string }; secret?: { secretName: string } }[];
+  securityContext?: Record<string, unknown>;
+  serviceAccountName?: string;
+}
+export interface Pod {
+  owner: Manifest;
+  labels: Record<string, string>;
+  spec: PodSpec;
+}
+
+/** Pod templates of every workload kind, CronJobs included. */
+export function podsOf(manifests: Manifest[]): Pod[] {
+  const pods: Pod[] = [];
+  for (const m of manifests) {
+    const spec = m.spec as Record<string, unknown>;
+    const template =
+      m.kind === "CronJob"
+        ? ((spec.jobTemplate as { spec: { template: unknown } }).spec.template as Pod)
+        : ["Deployment", "StatefulSet", "Job"].includes(m.kind)
+          ? (spec.template as Pod)
+          : undefined;
+    if (template) {
+      const t = template as unknown as { metadata?: { labels?: Record<string, string> }; spec: PodSpec };
+      pods.push({ owner: m, labels: t.metadata?.labels ?? {}, spec: t.spec });
+    }
+  }
+  return pods;
+}

@@ -18,7 +18,7 @@ import { NAMES, PORTS, SECRETS } from "../components/names";
 import { parseStackConfig, type StackConfig } from "../config";
 import type { Manifest } from "../render/manifests";
 import type { StackRun } from "../render/run";
-import { ROOT, runProgram, runStackFile } from "./harness";
+import { findManifest, ROOT, runProgram, runStackFile } from "./harness";
 
 const FIXTURE = join(ROOT, "test", "fixtures", "env-names-2.40.7.txt");
 const ENV_NAMES = new Set(readFileSync(FIXTURE, "utf8").split("\n").filter(Boolean));
@@ -144,6 +144,8 @@ describe("n8nEnv (pure)", () => {
       "DB_POSTGRESDB_USER",
       "DB_POSTGRESDB_PASSWORD",
       "DB_POSTGRESDB_POOL_SIZE",
+      "DB_POSTGRESDB_SSL_ENABLED",
+      "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED",
       "QUEUE_BULL_REDIS_HOST",
       "QUEUE_BULL_REDIS_PORT",
       "QUEUE_BULL_REDIS_DB",
@@ -332,10 +334,12 @@ describe("pod and workload builders (pure)", () => {
   });
 });
 
-/** Every manifest that runs pods, with its pod template. */
+const N8N_DEPLOYMENTS = new Set(Object.values(ROLES).map((r) => r.name));
+
+/** The n8n Deployments, with their pod templates. */
 function podTemplates(run: StackRun): [Manifest, { metadata: { labels: Record<string, string> }; spec: PodSpec }][] {
   return run.manifests
-    .filter((m) => m.kind === "Deployment" || m.kind === "StatefulSet")
+    .filter((m) => m.kind === "Deployment" && N8N_DEPLOYMENTS.has(m.metadata.name))
     .map((m) => [
       m,
       (m.spec as { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } }).template,
@@ -352,9 +356,6 @@ interface PodSpec {
   initContainers?: Container[];
 }
 
-const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
-  Object.entries(selector).every(([k, v]) => labels[k] === v);
-
 describe.each(["staging", "prod"])("stack %s: n8n workloads", (stack) => {
   let run: StackRun;
   beforeAll(async () => {
@@ -369,8 +370,7 @@ describe.each(["staging", "prod"])("stack %s: n8n workloads", (stack) => {
     expect(deployments).toEqual(
       stack === "prod" ? [NAMES.main, NAMES.webhook, NAMES.worker] : [NAMES.main, NAMES.worker],
     );
-    const main = byKind("Deployment").find((d) => d.metadata.name === NAMES.main);
-    expect((main?.spec as { replicas: number }).replicas).toBe(1);
+    expect((findManifest(run, "Deployment", NAMES.main).spec as { replicas: number }).replicas).toBe(1);
   });
 
   it("every env name on an n8n container is one n8n 2.40.7 reads; credentials only by reference", () => {
@@ -384,42 +384,11 @@ describe.each(["staging", "prod"])("stack %s: n8n workloads", (stack) => {
     }
   });
 
-  it("every secretKeyRef points at a rendered Secret that has the key", () => {
-    const secrets = new Map(byKind("Secret").map((s) => [s.metadata.name, Object.keys(s.stringData as object)]));
-    const refs: { name: string; key: string }[] = [];
-    for (const [, t] of podTemplates(run)) {
-      for (const c of [...(t.spec.initContainers ?? []), ...t.spec.containers]) {
-        for (const e of c.env ?? []) if ("valueFrom" in e) refs.push(e.valueFrom.secretKeyRef);
-      }
-    }
-    expect(refs.length).toBeGreaterThan(0);
-    for (const r of refs) expect(secrets.get(r.name), `${r.name}/${r.key}`).toContain(r.key);
-    const keyRefs = new Set(
-      podTemplates(run).flatMap(([, t]) =>
-        t.spec.containers.flatMap((c) =>
-          (c.env ?? []).filter((e) => e.name === "N8N_ENCRYPTION_KEY").map((e) => JSON.stringify(e)),
-        ),
-      ),
-    );
-    expect(keyRefs.size).toBe(1);
-  });
-
   it("the runner token is shared between each n8n container and its sidecar", () => {
     for (const [m, t] of podTemplates(run)) {
       const token = (c?: Container) => JSON.stringify(c?.env?.find((e) => e.name === "N8N_RUNNERS_AUTH_TOKEN"));
       expect(token(t.spec.initContainers?.[0]), m.metadata.name).toBe(token(t.spec.containers[0]));
       expect(token(t.spec.containers[0])).toContain(SECRETS.n8n.keys.runnersAuthToken);
-    }
-  });
-
-  it("every container has CPU and memory requests and limits", () => {
-    for (const [m, t] of podTemplates(run)) {
-      for (const c of [...(t.spec.initContainers ?? []), ...t.spec.containers]) {
-        for (const kind of ["requests", "limits"] as const) {
-          expect(c.resources?.[kind]?.cpu, `${m.metadata.name}/${c.name} ${kind}`).toBeTruthy();
-          expect(c.resources?.[kind]?.memory, `${m.metadata.name}/${c.name} ${kind}`).toBeTruthy();
-        }
-      }
     }
   });
 
@@ -434,23 +403,6 @@ describe.each(["staging", "prod"])("stack %s: n8n workloads", (stack) => {
       expect(deployments).toContain(t.name);
     }
     expect(targets.map((t) => t.name)).not.toContain(NAMES.main);
-  });
-
-  it("every Service and PDB selects pods of a rendered workload, on a named port that exists", () => {
-    const templates = podTemplates(run);
-    for (const s of byKind("Service")) {
-      const spec = s.spec as { selector: Record<string, string>; ports: { targetPort: string }[] };
-      const selected = templates.filter(([, t]) => matches(spec.selector, t.metadata.labels));
-      expect(selected.length, s.metadata.name).toBeGreaterThan(0);
-      for (const [, t] of selected) {
-        const portNames = t.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name));
-        for (const p of spec.ports) expect(portNames).toContain(p.targetPort);
-      }
-    }
-    for (const p of byKind("PodDisruptionBudget")) {
-      const sel = (p.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
-      expect(templates.filter(([, t]) => matches(sel, t.metadata.labels)).length, p.metadata.name).toBe(1);
-    }
   });
 
   it("the n8n ServiceAccount mounts no token", () => {

@@ -1,0 +1,454 @@
+/**
+ * Pure spec builders for the Patroni/Spilo cluster on Kubernetes: RBAC for the Kubernetes DCS,
+ * Services (primary, replicas, headless), the StatefulSet, its PDB, and the Jobs around it.
+ */
+import type * as k8s from "@pulumi/kubernetes";
+import type { Input } from "@pulumi/pulumi";
+import type { StackConfig } from "../config";
+import { memoryBytes, toMebibytes } from "../config/quantity";
+import { labels, selectorLabels } from "./labels";
+import { labelContext } from "./n8n-workload";
+import { APP_DATABASE, AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, secretKeyRef } from "./names";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./pod-security";
+import {
+  type ArchiveTarget,
+  DUMP_PREFIX,
+  LEADER_ROLE,
+  REPLICA_ROLE,
+  ROLE_LABEL,
+  SCOPE_LABEL,
+  spiloEnv,
+} from "./postgres-spilo";
+import { appUserSql, dumpScript, outboxReaperSql, outboxSchemaSql } from "./postgres-sql";
+
+/** uid and gid of user postgres in the Spilo image. */
+export const SPILO_UID = 101;
+export const SPILO_GID = 103;
+
+/** The pod labels every Spilo member carries; Patroni adds the role label itself. */
+export function postgresPodLabels(config: StackConfig) {
+  return { ...selectorLabels(labelContext(config), "postgres"), [SCOPE_LABEL]: NAMES.postgres };
+}
+
+function meta(config: StackConfig, name: string, namespace: Input<string>) {
+  return { name, namespace, labels: { ...labels(labelContext(config), "postgres"), [SCOPE_LABEL]: NAMES.postgres } };
+}
+
+/**
+ * The Spilo container: restricted in everything Pod Security "restricted" checks. The root
+ * filesystem stays writable: Spilo's launch script rewrites /etc/passwd for its uid and keeps
+ * runit state under the image tree (postgres-operator runs it the same way).
+ */
+export function spiloSecurityContext() {
+  return { ...restrictedContainerSecurityContext(), readOnlyRootFilesystem: false };
+}
+
+export function postgresServiceAccount(config: StackConfig, namespace: Input<string>, roleArn?: Input<string>) {
+  return {
+    metadata: {
+      ...meta(config, NAMES.postgresServiceAccount, namespace),
+      ...(roleArn ? { annotations: { "eks.amazonaws.com/role-arn": roleArn } } : {}),
+    },
+    // Patroni talks to the Kubernetes API (its DCS): this pod needs its token.
+    automountServiceAccountToken: true,
+  };
+}
+
+/** What Patroni's Kubernetes DCS needs in its own namespace, and nothing cluster-wide. */
+export function postgresRole(config: StackConfig, namespace: Input<string>) {
+  return {
+    metadata: meta(config, NAMES.postgresServiceAccount, namespace),
+    rules: [
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        verbs: ["create", "get", "list", "patch", "update", "watch", "delete", "deletecollection"],
+      },
+      {
+        apiGroups: [""],
+        resources: ["endpoints"],
+        verbs: ["create", "get", "list", "patch", "update", "watch", "delete", "deletecollection"],
+      },
+      { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "patch", "update", "watch"] },
+      { apiGroups: [""], resources: ["services"], verbs: ["create"] },
+    ],
+  };
+}
+
+export function postgresRoleBinding(config: StackConfig, namespace: Input<string>) {
+  return {
+    metadata: meta(config, NAMES.postgresServiceAccount, namespace),
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: NAMES.postgresServiceAccount },
+    subjects: [{ kind: "ServiceAccount", name: NAMES.postgresServiceAccount, namespace }],
+  };
+}
+
+const pgPort = { name: "postgresql", port: PORTS.postgres, targetPort: "postgresql", protocol: "TCP" };
+const patroniPort = { name: "patroni", port: PORTS.patroni, targetPort: "patroni", protocol: "TCP" };
+
+/** Primary (read-write), replicas (read-only) and the headless governing Service. */
+export function postgresServices(config: StackConfig, namespace: Input<string>) {
+  const pods = postgresPodLabels(config);
+  return {
+    primary: {
+      metadata: meta(config, NAMES.postgres, namespace),
+      spec: { type: "ClusterIP", selector: { ...pods, [ROLE_LABEL]: LEADER_ROLE }, ports: [pgPort] },
+    },
+    replicas: {
+      metadata: meta(config, NAMES.postgresReplicas, namespace),
+      spec: { type: "ClusterIP", selector: { ...pods, [ROLE_LABEL]: REPLICA_ROLE }, ports: [pgPort] },
+    },
+    headless: {
+      metadata: meta(config, NAMES.postgresHeadless, namespace),
+      spec: {
+        clusterIP: "None",
+        // Members must find each other before they are ready (a new replica clones from the leader).
+        publishNotReadyAddresses: true,
+        selector: pods,
+        ports: [pgPort, patroniPort],
+      },
+    },
+  };
+}
+
+/** /dev/shm for parallel query workers: a quarter of the memory limit, at least 256 Mi. */
+export function shmSize(config: StackConfig): string {
+  return `${Math.max(256, Math.floor(toMebibytes(memoryBytes(config.postgres.resources.limits.memory)) / 4))}Mi`;
+}
+
+export function postgresStatefulSet<S extends Input<string>>(
+  config: StackConfig,
+  namespace: Input<string>,
+  target: ArchiveTarget<S> | undefined,
+) {
+  const p = config.postgres;
+  const pods = postgresPodLabels(config);
+  const onePerNode = { labelSelector: { matchLabels: pods }, topologyKey: "kubernetes.io/hostname" };
+  // Production refuses two members on one node; elsewhere it is only preferred, so a one-node
+  // staging cluster still schedules.
+  const affinity = config.production
+    ? { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [onePerNode] } }
+    : {
+        podAntiAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: onePerNode }],
+        },
+      };
+  return {
+    metadata: meta(config, NAMES.postgres, namespace),
+    spec: {
+      serviceName: NAMES.postgresHeadless,
+      replicas: p.instances,
+      // Patroni elects the leader; members need not start one by one.
+      podManagementPolicy: "Parallel",
+      updateStrategy: { type: "RollingUpdate" },
+      selector: { matchLabels: pods },
+      template: {
+        metadata: { labels: { ...labels(labelContext(config), "postgres"), [SCOPE_LABEL]: NAMES.postgres } },
+        spec: {
+          serviceAccountName: NAMES.postgresServiceAccount,
+          securityContext: restrictedPodSecurityContext(SPILO_UID, SPILO_GID),
+          // Patroni demotes cleanly and hands over leadership on SIGTERM; give PostgreSQL time to stop.
+          terminationGracePeriodSeconds: 120,
+          enableServiceLinks: false,
+          affinity,
+          topologySpreadConstraints: [
+            {
+              maxSkew: 1,
+              topologyKey: "topology.kubernetes.io/zone",
+              whenUnsatisfiable: "ScheduleAnyway",
+              labelSelector: { matchLabels: pods },
+            },
+          ],
+          containers: [
+            {
+              name: "postgres",
+              image: p.image,
+              imagePullPolicy: "IfNotPresent",
+              env: spiloEnv(config, target),
+              ports: [
+                { name: "postgresql", containerPort: PORTS.postgres },
+                { name: "patroni", containerPort: PORTS.patroni },
+              ],
+              // Bootstrapping or cloning from the archive can take long: an hour before liveness applies.
+              startupProbe: {
+                httpGet: { path: "/liveness", port: "patroni" },
+                periodSeconds: 10,
+                failureThreshold: 360,
+              },
+              livenessProbe: {
+                httpGet: { path: "/liveness", port: "patroni" },
+                periodSeconds: 10,
+                timeoutSeconds: 5,
+                failureThreshold: 6,
+              },
+              readinessProbe: {
+                httpGet: { path: "/readiness", port: "patroni" },
+                periodSeconds: 5,
+                timeoutSeconds: 5,
+                failureThreshold: 3,
+              },
+              resources: { requests: { ...p.resources.requests }, limits: { ...p.resources.limits } },
+              securityContext: spiloSecurityContext(),
+              volumeMounts: [
+                { name: "pgdata", mountPath: "/home/postgres/pgdata" },
+                { name: "dshm", mountPath: "/dev/shm" },
+              ],
+            },
+          ],
+          volumes: [{ name: "dshm", emptyDir: { medium: "Memory", sizeLimit: shmSize(config) } }],
+        },
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: "pgdata", labels: pods },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            ...(p.storageClass ? { storageClassName: p.storageClass } : {}),
+            resources: { requests: { storage: p.storageSize } },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** At most one member down by choice; with one instance the drain must wait for nobody. */
+export function postgresPdb(config: StackConfig, namespace: Input<string>) {
+  return {
+    metadata: meta(config, NAMES.postgres, namespace),
+    spec: { maxUnavailable: 1, selector: { matchLabels: postgresPodLabels(config) } },
+  };
+}
+
+/** The superuser connection env of a Job that talks to the primary (over TLS). */
+export function superuserConnectionEnv(config: StackConfig) {
+  return [
+    { name: "PGHOST", value: NAMES.postgres },
+    { name: "PGPORT", value: String(PORTS.postgres) },
+    { name: "PGUSER", value: DB_USERS.superuser },
+    { name: "PGPASSWORD", valueFrom: secretKeyRef("postgres", "superuserPassword") },
+    { name: "PGDATABASE", value: "postgres" },
+    { name: "PGSSLMODE", value: config.postgres.tls ? "require" : "prefer" },
+    { name: "PGCONNECT_TIMEOUT", value: "10" },
+  ];
+}
+
+/** What differs between the short-lived containers of the Jobs. */
+interface JobContainer {
+  name: string;
+  command: string[];
+  env: k8s.types.input.core.v1.EnvVar[];
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+}
+
+type Volume = { name: string; configMap?: { name: string }; emptyDir?: { sizeLimit: string } };
+
+/** A restricted pod spec for short-lived Spilo-image containers (psql, pg_dump). */
+export function jobPodSpec(config: StackConfig, container: JobContainer, volumes: Volume[] = []) {
+  return {
+    restartPolicy: "Never",
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: restrictedPodSecurityContext(SPILO_UID, SPILO_GID),
+    containers: [
+      {
+        image: config.postgres.image,
+        imagePullPolicy: "IfNotPresent",
+        resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
+        securityContext: restrictedContainerSecurityContext(),
+        ...container,
+      },
+    ],
+    volumes: [{ name: "tmp", emptyDir: { sizeLimit: "1Gi" } }, ...volumes],
+  };
+}
+
+/** Files the Jobs run: SQL scripts and the dump uploader. */
+export function bootstrapConfigMap(config: StackConfig, namespace: Input<string>) {
+  const { outbox, backup } = config.postgres;
+  return {
+    metadata: meta(config, NAMES.postgresBootstrap, namespace),
+    data: {
+      "app-user.sql": appUserSql(),
+      ...(outbox.enabled ? { "outbox.sql": outboxSchemaSql(), "outbox-reaper.sql": outboxReaperSql(config) } : {}),
+      ...(backup.dump.enabled ? { "dump.py": dumpScript() } : {}),
+    },
+  };
+}
+
+const sqlVolume = { name: "sql", configMap: { name: NAMES.postgresBootstrap } };
+const jobMounts = [
+  { name: "sql", mountPath: "/sql", readOnly: true },
+  { name: "tmp", mountPath: "/tmp" },
+];
+
+function appEnv() {
+  return [
+    { name: "APP_USER", value: DB_USERS.app },
+    { name: "APP_DATABASE", value: APP_DATABASE },
+  ];
+}
+
+/** Connection env of the app role (least privilege) against a Service. */
+function appConnectionEnv(config: StackConfig, host: string) {
+  return [
+    { name: "PGHOST", value: host },
+    { name: "PGPORT", value: String(PORTS.postgres) },
+    { name: "PGUSER", value: DB_USERS.app },
+    { name: "PGPASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
+    { name: "PGDATABASE", value: APP_DATABASE },
+    { name: "PGSSLMODE", value: config.postgres.tls ? "require" : "prefer" },
+    { name: "HOME", value: "/tmp" },
+  ];
+}
+
+/** Idempotent Job: create the app role and database (and the outbox), once the primary answers. */
+export function bootstrapJob(config: StackConfig, namespace: Input<string>) {
+  const steps = [
+    "until pg_isready --quiet; do echo 'waiting for the primary'; sleep 5; done",
+    "psql --no-psqlrc --file=/sql/app-user.sql",
+    ...(config.postgres.outbox.enabled ? ["psql --no-psqlrc --file=/sql/outbox.sql"] : []),
+  ];
+  return {
+    metadata: meta(config, NAMES.postgresBootstrap, namespace),
+    spec: {
+      backoffLimit: 10,
+      activeDeadlineSeconds: 1800,
+      template: {
+        metadata: { labels: labels(labelContext(config), "postgres") },
+        spec: jobPodSpec(
+          config,
+          {
+            name: "bootstrap",
+            command: ["/bin/sh", "-ec", steps.join("\n")],
+            env: [
+              ...superuserConnectionEnv(config),
+              ...appEnv(),
+              { name: "APP_PASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
+              { name: "HOME", value: "/tmp" },
+            ],
+            volumeMounts: jobMounts,
+          },
+          [sqlVolume],
+        ),
+      },
+    },
+  };
+}
+
+type JobPodSpec = ReturnType<typeof jobPodSpec> & { serviceAccountName?: string };
+
+function cronJob(config: StackConfig, namespace: Input<string>, name: string, schedule: string, pod: JobPodSpec) {
+  return {
+    metadata: meta(config, name, namespace),
+    spec: {
+      schedule,
+      concurrencyPolicy: "Forbid",
+      startingDeadlineSeconds: 600,
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      jobTemplate: {
+        spec: {
+          backoffLimit: 2,
+          activeDeadlineSeconds: 6 * 3600,
+          template: { metadata: { labels: labels(labelContext(config), "postgres") }, spec: pod },
+        },
+      },
+    },
+  };
+}
+
+/** Reads from a replica when there is one, so the dump does not load the primary. */
+function dumpHost(config: StackConfig): string {
+  return config.postgres.instances > 1 ? NAMES.postgresReplicas : NAMES.postgres;
+}
+
+export interface DumpTarget<S extends Input<string> = string> {
+  bucket: S;
+  roleArn?: S;
+}
+
+export function dumpServiceAccount(config: StackConfig, namespace: Input<string>, roleArn?: Input<string>) {
+  return {
+    metadata: {
+      ...meta(config, NAMES.postgresDump, namespace),
+      ...(roleArn ? { annotations: { "eks.amazonaws.com/role-arn": roleArn } } : {}),
+    },
+    automountServiceAccountToken: false,
+  };
+}
+
+/** Nightly pg_dump -Fc of the n8n database into the Object Lock bucket. */
+export function dumpCronJob<S extends Input<string>>(
+  config: StackConfig,
+  namespace: Input<string>,
+  target: DumpTarget<S>,
+) {
+  const credentials = target.roleArn
+    ? [
+        { name: "AWS_ROLE_ARN", value: target.roleArn },
+        { name: "AWS_STS_REGIONAL_ENDPOINTS", value: "regional" },
+      ]
+    : [
+        {
+          name: "AWS_ACCESS_KEY_ID",
+          valueFrom: { secretKeyRef: { name: AWS_KEYS_SECRET.name, key: AWS_KEYS_SECRET.keys.accessKeyId } },
+        },
+        {
+          name: "AWS_SECRET_ACCESS_KEY",
+          valueFrom: { secretKeyRef: { name: AWS_KEYS_SECRET.name, key: AWS_KEYS_SECRET.keys.secretAccessKey } },
+        },
+      ];
+  const pod = {
+    ...jobPodSpec(
+      config,
+      {
+        name: "dump",
+        command: ["python3", "/sql/dump.py"],
+        env: [
+          ...appConnectionEnv(config, dumpHost(config)),
+          { name: "DUMP_BUCKET", value: target.bucket },
+          { name: "DUMP_PREFIX", value: DUMP_PREFIX },
+          { name: "AWS_REGION", value: config.postgres.archive.region },
+          ...credentials,
+        ],
+        volumeMounts: jobMounts,
+      },
+      [sqlVolume],
+    ),
+    serviceAccountName: NAMES.postgresDump,
+  };
+  return cronJob(config, namespace, NAMES.postgresDump, config.postgres.backup.dump.schedule, pod);
+}
+
+/** The outbox reaper and pruner, as the app role. */
+export function outboxReaperCronJob(config: StackConfig, namespace: Input<string>) {
+  const pod = jobPodSpec(
+    config,
+    {
+      name: "reaper",
+      command: ["psql", "--no-psqlrc", "--file=/sql/outbox-reaper.sql"],
+      env: appConnectionEnv(config, NAMES.postgres),
+      volumeMounts: jobMounts,
+    },
+    [sqlVolume],
+  );
+  return cronJob(config, namespace, NAMES.outboxReaper, config.postgres.outbox.reaperSchedule, pod);
+}
+
+/** Static AWS keys for WAL-G and the dump job (credentials "static" only). */
+export function awsKeysSecret<S extends Input<string>>(
+  config: StackConfig,
+  namespace: Input<string>,
+  accessKeyId: S,
+  secretAccessKey: S,
+) {
+  return {
+    metadata: meta(config, AWS_KEYS_SECRET.name, namespace),
+    type: "Opaque",
+    stringData: {
+      [AWS_KEYS_SECRET.keys.accessKeyId]: accessKeyId,
+      [AWS_KEYS_SECRET.keys.secretAccessKey]: secretAccessKey,
+    },
+  };
+}

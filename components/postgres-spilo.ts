@@ -1,0 +1,220 @@
+/**
+ * Spilo (Patroni + PostgreSQL 17 + WAL-G): the SPILO_CONFIGURATION document and the container env.
+ * Facts from zalando/spilo's configure_spilo.py: SPILO_CONFIGURATION is deep-merged over Spilo's
+ * template with ours winning (lists, such as pg_hba, replace Spilo's); `bootstrap.dcs` is written to
+ * the DCS once, when the cluster is first initialised.
+ */
+import type { StackConfig } from "../config";
+import { memoryBytes, toMebibytes } from "../config/quantity";
+import type { EnvVar } from "./n8n-env";
+import { AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, secretKeyRef } from "./names";
+
+/** PostgreSQL major version of the pinned Spilo image (spilo-17); WAL-G paths include it. */
+export const PG_VERSION = 17;
+
+/** Patroni's Kubernetes labels: scope label on every pod, role label set by Patroni itself. */
+export const SCOPE_LABEL = "cluster-name";
+export const ROLE_LABEL = "spilo-role";
+export const LEADER_ROLE = "master";
+export const REPLICA_ROLE = "replica";
+
+/** Where WAL-G keeps this cluster inside the archive bucket (Spilo: /spilo/<prefix><scope><suffix>/wal/<version>). */
+export function walPrefix(scope: string = NAMES.postgres): string {
+  return `spilo/${scope}/wal/${PG_VERSION}`;
+}
+
+/** Where nightly dumps go inside the dump bucket. */
+export const DUMP_PREFIX = `dumps/${NAMES.postgres}`;
+
+const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+const mb = (n: number) => `${Math.floor(n)}MB`;
+
+/**
+ * Memory and WAL settings scaled from the container's memory limit and volume size, after the
+ * large-instance numbers of REQUIREMENTS R5 (16 GiB: shared_buffers 4 GB, effective_cache_size 12 GB,
+ * maintenance_work_mem 1 GB, work_mem 20 MB at 200 connections, wal_keep_size 1 GB).
+ */
+export function derivedParameters(config: StackConfig) {
+  const p = config.postgres;
+  const memMb = toMebibytes(memoryBytes(p.resources.limits.memory));
+  const diskMb = toMebibytes(memoryBytes(p.storageSize));
+  const sharedBuffers = memMb / 4;
+  return {
+    shared_buffers: mb(sharedBuffers),
+    effective_cache_size: mb((memMb * 3) / 4),
+    maintenance_work_mem: mb(clamp(memMb / 16, 64, 1024)),
+    // What shared_buffers leaves, shared by every connection running about three sorts at once.
+    work_mem: mb(clamp((memMb - sharedBuffers) / (p.maxConnections * 3), 4, 256)),
+    wal_buffers: "16MB",
+    max_wal_size: mb(clamp(diskMb / 10, 1024, 16384)),
+    min_wal_size: mb(clamp(diskMb / 40, 256, 2048)),
+    random_page_cost: "1.1",
+    effective_io_concurrency: "200",
+    checkpoint_completion_target: "0.9",
+  };
+}
+
+/** Parameters Patroni keeps cluster-wide in the DCS (they must match on every member). */
+export function dcsParameters(config: StackConfig) {
+  const diskMb = toMebibytes(memoryBytes(config.postgres.storageSize));
+  return {
+    max_connections: String(config.postgres.maxConnections),
+    max_wal_senders: "10",
+    max_replication_slots: "10",
+    wal_level: "replica",
+    wal_keep_size: mb(clamp(diskMb / 20, 256, 1024)),
+  };
+}
+
+/** Audit and operations logging (REQUIREMENTS R2, R5): who, from where, which database, and DDL. */
+export const LOGGING_PARAMETERS = {
+  log_line_prefix: "%m [%p] %q%u@%d from %h (%a) ",
+  log_statement: "ddl",
+  log_min_duration_statement: "1000",
+  log_checkpoints: "on",
+  log_connections: "on",
+  log_disconnections: "on",
+  log_lock_waits: "on",
+  log_temp_files: "0",
+} as const;
+
+/** pg_hba: socket and loopback for Spilo's own tools, scram from the pod CIDRs, nothing else. */
+export function pgHba(config: StackConfig): string[] {
+  const host = config.postgres.tls ? "hostssl" : "host";
+  return [
+    "local all all trust",
+    "host all all 127.0.0.1/32 scram-sha-256",
+    "host all all ::1/128 scram-sha-256",
+    `local replication ${DB_USERS.replication} trust`,
+    ...config.postgres.clientCidrs.map((cidr) => `hostssl replication ${DB_USERS.replication} ${cidr} scram-sha-256`),
+    ...config.postgres.clientCidrs.map((cidr) => `${host} all all ${cidr} scram-sha-256`),
+    "host all all all reject",
+  ];
+}
+
+/** The Patroni configuration merged over Spilo's template (plain data; serialised as JSON, which is YAML). */
+export function spiloConfiguration(config: StackConfig) {
+  const { patroni, archive } = config.postgres;
+  return {
+    bootstrap: {
+      dcs: {
+        ttl: patroni.ttl,
+        loop_wait: patroni.loopWait,
+        retry_timeout: patroni.retryTimeout,
+        maximum_lag_on_failover: patroni.maximumLagOnFailover,
+        synchronous_mode: patroni.synchronousMode,
+        synchronous_mode_strict: patroni.synchronousModeStrict,
+        postgresql: { parameters: dcsParameters(config) },
+      },
+    },
+    postgresql: {
+      parameters: {
+        ...derivedParameters(config),
+        ...LOGGING_PARAMETERS,
+        password_encryption: "scram-sha-256",
+        ssl: "on",
+        archive_mode: archive.enabled ? "on" : "off",
+        // Spilo's default is 1800 s: a quiet database would lose up to 30 minutes.
+        archive_timeout: `${archive.timeoutSeconds}s`,
+        ...config.postgres.parameters,
+      },
+      pg_hba: pgHba(config),
+    },
+  };
+}
+
+const value = (name: string, v: string | number | boolean): EnvVar => ({ name, value: String(v) });
+
+/** What the archive env needs from the AWS side (Outputs in the component, plain strings in tests). */
+export interface ArchiveTarget<S = string> {
+  bucket: S;
+  /** IAM role for IRSA; absent with static keys. */
+  roleArn?: S;
+}
+
+type Env<S> = { name: string; value: S } | EnvVar | { name: string; valueFrom: { fieldRef: { fieldPath: string } } };
+
+/** WAL-G to S3, through IRSA or static keys from a Secret. */
+export function archiveEnv<S>(config: StackConfig, target: ArchiveTarget<S>): Env<S>[] {
+  const a = config.postgres.archive;
+  const b = config.postgres.backup;
+  const credentials: Env<S>[] = target.roleArn
+    ? [{ name: "AWS_ROLE_ARN", value: target.roleArn }, value("AWS_STS_REGIONAL_ENDPOINTS", "regional")]
+    : [
+        { name: "AWS_ACCESS_KEY_ID", valueFrom: awsKeyRef("accessKeyId") },
+        { name: "AWS_SECRET_ACCESS_KEY", valueFrom: awsKeyRef("secretAccessKey") },
+      ];
+  return [
+    value("USE_WALG_BACKUP", true),
+    value("USE_WALG_RESTORE", true),
+    { name: "WAL_S3_BUCKET", value: target.bucket },
+    // No namespace prefix: the WAL path is exactly spilo/<scope>/wal/<version>, which the IAM policy names.
+    value("WAL_BUCKET_SCOPE_PREFIX", ""),
+    value("WAL_BUCKET_SCOPE_SUFFIX", ""),
+    value("AWS_REGION", a.region),
+    ...(a.kmsKeyArn
+      ? [value("WALG_S3_SSE", "aws:kms"), value("WALG_S3_SSE_KMS_ID", a.kmsKeyArn)]
+      : [value("WALG_S3_SSE", "AES256")]),
+    value("BACKUP_SCHEDULE", b.schedule),
+    value("BACKUP_NUM_TO_RETAIN", b.numToRetain),
+    ...credentials,
+  ];
+}
+
+function awsKeyRef(key: keyof typeof AWS_KEYS_SECRET.keys) {
+  return { secretKeyRef: { name: AWS_KEYS_SECRET.name, key: AWS_KEYS_SECRET.keys[key] } };
+}
+
+/** Point-in-time clone of an archive (Spilo CLONE_* env): bootstraps a new cluster, then runs as usual. */
+export function restoreEnv<S>(config: StackConfig, target: ArchiveTarget<S>): Env<S>[] {
+  const r = config.postgres.restore;
+  if (!r) return [];
+  const credentials: Env<S>[] = target.roleArn
+    ? [
+        { name: "CLONE_AWS_ROLE_ARN", value: target.roleArn },
+        value("CLONE_AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
+        value("CLONE_AWS_STS_REGIONAL_ENDPOINTS", "regional"),
+      ]
+    : [
+        { name: "CLONE_AWS_ACCESS_KEY_ID", valueFrom: awsKeyRef("accessKeyId") },
+        { name: "CLONE_AWS_SECRET_ACCESS_KEY", valueFrom: awsKeyRef("secretAccessKey") },
+      ];
+  return [
+    value("CLONE_METHOD", "CLONE_WITH_WALE"),
+    value("CLONE_SCOPE", r.fromScope ?? NAMES.postgres),
+    r.fromBucket ? value("CLONE_WAL_S3_BUCKET", r.fromBucket) : { name: "CLONE_WAL_S3_BUCKET", value: target.bucket },
+    value("CLONE_WAL_BUCKET_SCOPE_PREFIX", ""),
+    value("CLONE_WAL_BUCKET_SCOPE_SUFFIX", ""),
+    value("CLONE_PGVERSION", PG_VERSION),
+    value("CLONE_AWS_REGION", r.fromRegion ?? config.postgres.archive.region),
+    value("CLONE_USE_WALG_RESTORE", true),
+    value("CLONE_TARGET_TIME", r.targetTime),
+    ...credentials,
+  ];
+}
+
+/** The whole env of the Spilo container. */
+export function spiloEnv<S>(config: StackConfig, target: ArchiveTarget<S> | undefined): Env<S>[] {
+  const labels = { "app.kubernetes.io/name": "postgres", "app.kubernetes.io/instance": config.stack };
+  return [
+    value("SCOPE", NAMES.postgres),
+    value("PGVERSION", PG_VERSION),
+    value("PGROOT", "/home/postgres/pgdata/pgroot"),
+    { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+    { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+    value("PGUSER_SUPERUSER", DB_USERS.superuser),
+    { name: "PGPASSWORD_SUPERUSER", valueFrom: secretKeyRef("postgres", "superuserPassword") },
+    value("PGUSER_STANDBY", DB_USERS.replication),
+    { name: "PGPASSWORD_STANDBY", valueFrom: secretKeyRef("postgres", "replicationPassword") },
+    value("DCS_ENABLE_KUBERNETES_API", true),
+    // Endpoints are deprecated from Kubernetes 1.33: Patroni keeps its state in ConfigMaps.
+    value("KUBERNETES_USE_CONFIGMAPS", true),
+    value("KUBERNETES_SCOPE_LABEL", SCOPE_LABEL),
+    value("KUBERNETES_ROLE_LABEL", ROLE_LABEL),
+    value("KUBERNETES_LEADER_LABEL_VALUE", LEADER_ROLE),
+    value("KUBERNETES_LABELS", JSON.stringify(labels)),
+    value("SPILO_CONFIGURATION", JSON.stringify(spiloConfiguration(config))),
+    value("APIPORT", PORTS.patroni),
+    ...(target ? [...archiveEnv(config, target), ...restoreEnv(config, target)] : []),
+  ];
+}

@@ -1,0 +1,137 @@
+/**
+ * SQL the cluster runs, as text builders: the least-privilege app user and database, the optional
+ * integration outbox (REQUIREMENTS R6) and its reaper. Pure; the Jobs mount these as files.
+ */
+import type { StackConfig } from "../config";
+
+/**
+ * Idempotent psql script, run as the superuser. The app role owns its database and nothing else:
+ * no superuser, createrole, createdb or replication. Its password is read from the environment
+ * (\getenv, psql 15+) so it is on no command line, and statement logging is off for the session so
+ * it never reaches the server log.
+ */
+export function appUserSql(): string {
+  return `\\set ON_ERROR_STOP on
+\\getenv app_password APP_PASSWORD
+\\getenv app_user APP_USER
+\\getenv app_db APP_DATABASE
+SET log_statement = 'none';
+SET log_min_duration_statement = -1;
+SELECT format('CREATE ROLE %I LOGIN', :'app_user')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user') \\gexec
+ALTER ROLE :"app_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'app_password';
+SELECT format('CREATE DATABASE %I OWNER %I', :'app_db', :'app_user')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'app_db') \\gexec
+ALTER DATABASE :"app_db" OWNER TO :"app_user";
+REVOKE ALL ON DATABASE :"app_db" FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE :"app_db" TO :"app_user";
+\\connect :"app_db"
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+ALTER SCHEMA public OWNER TO :"app_user";
+`;
+}
+
+/** The outbox and idempotency ledger, created in the app database and owned by the app role. */
+export function outboxSchemaSql(): string {
+  return `\\set ON_ERROR_STOP on
+\\getenv app_user APP_USER
+\\getenv app_db APP_DATABASE
+\\connect :"app_db"
+CREATE TABLE IF NOT EXISTS integration_outbox (
+  id             bigserial PRIMARY KEY,
+  event_type     text        NOT NULL,
+  aggregate_type text        NOT NULL,
+  aggregate_id   text        NOT NULL,
+  event_key      text        NOT NULL,
+  payload        jsonb       NOT NULL DEFAULT '{}'::jsonb,
+  status         text        NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'processing', 'done', 'failed')),
+  attempts       integer     NOT NULL DEFAULT 0,
+  available_at   timestamptz NOT NULL DEFAULT now(),
+  locked_at      timestamptz,
+  locked_by      text,
+  last_error     text,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  processed_at   timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS integration_outbox_event_key_key ON integration_outbox (event_key);
+CREATE INDEX IF NOT EXISTS integration_outbox_pending_idx ON integration_outbox (status, available_at, created_at);
+CREATE INDEX IF NOT EXISTS integration_outbox_aggregate_idx
+  ON integration_outbox (aggregate_type, aggregate_id, created_at);
+CREATE TABLE IF NOT EXISTS integration_idempotency (
+  event_key  text        NOT NULL,
+  action     text        NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (event_key, action)
+);
+ALTER TABLE integration_outbox OWNER TO :"app_user";
+ALTER TABLE integration_idempotency OWNER TO :"app_user";
+`;
+}
+
+function pruneLoop(status: "done" | "failed", days: number, batch: number): string {
+  return `  LOOP
+    DELETE FROM integration_outbox WHERE id IN (
+      SELECT id FROM integration_outbox
+      WHERE status = '${status}' AND coalesce(processed_at, created_at) < now() - interval '${days} days'
+      ORDER BY id LIMIT ${batch});
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    COMMIT;
+    EXIT WHEN deleted < ${batch};
+  END LOOP;`;
+}
+
+/**
+ * The reaper, run as the app role: rows stuck in processing go back to pending, then done and
+ * failed rows past their retention are pruned in batches, each batch its own transaction.
+ */
+export function outboxReaperSql(config: StackConfig): string {
+  const o = config.postgres.outbox;
+  return `\\set ON_ERROR_STOP on
+UPDATE integration_outbox
+   SET status = 'pending', locked_at = NULL, locked_by = NULL, available_at = now()
+ WHERE status = 'processing' AND locked_at < now() - interval '${o.stuckMinutes} minutes';
+DO $$
+DECLARE deleted integer;
+BEGIN
+${pruneLoop("done", o.doneRetentionDays, o.pruneBatchSize)}
+${pruneLoop("failed", o.failedRetentionDays, o.pruneBatchSize)}
+END $$;
+`;
+}
+
+/**
+ * Nightly logical dump: pg_dump -Fc streamed to S3 as a multipart upload that is aborted, leaving
+ * nothing, if pg_dump fails. Parts carry SHA-256 checksums, which Object Lock buckets require.
+ */
+export function dumpScript(): string {
+  return `import base64, datetime, hashlib, os, subprocess, sys
+import boto3
+
+PART = 64 * 1024 * 1024
+bucket, prefix = os.environ["DUMP_BUCKET"], os.environ["DUMP_PREFIX"]
+stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+key = f"{prefix}/{os.environ['PGDATABASE']}-{stamp}.dump"
+s3 = boto3.client("s3", region_name=os.environ["AWS_REGION"])
+dump = subprocess.Popen(["pg_dump", "--format=custom", "--no-password"], stdout=subprocess.PIPE)
+upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256")["UploadId"]
+parts = []
+try:
+    while True:
+        chunk = dump.stdout.read(PART)
+        if not chunk:
+            break
+        digest = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+        n = len(parts) + 1
+        r = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=n, Body=chunk,
+                           ChecksumAlgorithm="SHA256", ChecksumSHA256=digest)
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumSHA256": digest})
+    if dump.wait() != 0 or not parts:
+        raise RuntimeError(f"pg_dump exited with {dump.returncode}")
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
+except BaseException:
+    s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
+    raise
+print(f"uploaded s3://{bucket}/{key} in {len(parts)} parts")
+`;
+}

@@ -1,0 +1,115 @@
+/**
+ * N8nPostgres: the Patroni (Spilo) cluster n8n stores everything in, with its backup storage.
+ * Registers what the builders in postgres-k8s.ts and postgres-aws.ts return.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { StackConfig } from "../config";
+import { PostgresBackupStorage } from "./postgres-aws";
+import {
+  awsKeysSecret,
+  bootstrapConfigMap,
+  bootstrapJob,
+  dumpCronJob,
+  dumpServiceAccount,
+  outboxReaperCronJob,
+  postgresPdb,
+  postgresRole,
+  postgresRoleBinding,
+  postgresServiceAccount,
+  postgresServices,
+  postgresStatefulSet,
+} from "./postgres-k8s";
+
+export interface N8nPostgresArgs {
+  config: StackConfig;
+  namespace: pulumi.Input<string>;
+}
+
+export class N8nPostgres extends pulumi.ComponentResource {
+  readonly primaryService: pulumi.Output<string>;
+  readonly walBucket?: pulumi.Output<string>;
+  readonly dumpBucket?: pulumi.Output<string>;
+  /** Completes once the app role and database exist: n8n should start after it. */
+  readonly bootstrap: k8s.batch.v1.Job;
+
+  constructor(name: string, args: N8nPostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("n8n-cluster:postgres:N8nPostgres", name, {}, opts);
+    const { config, namespace } = args;
+    const child = { parent: this };
+
+    const storage = config.postgres.archive.enabled
+      ? new PostgresBackupStorage(`${name}-backups`, { config }, child)
+      : undefined;
+    const ids = storage?.identities;
+    const keys =
+      ids?.accessKeyId && ids.secretAccessKey
+        ? new k8s.core.v1.Secret(
+            `${name}-aws-keys`,
+            awsKeysSecret(config, namespace, ids.accessKeyId, ids.secretAccessKey),
+            child,
+          )
+        : undefined;
+    const target = storage ? { bucket: storage.walBucket, roleArn: ids?.archiveRoleArn } : undefined;
+
+    const sa = new k8s.core.v1.ServiceAccount(
+      `${name}-serviceaccount`,
+      postgresServiceAccount(config, namespace, ids?.archiveRoleArn),
+      child,
+    );
+    const role = new k8s.rbac.v1.Role(`${name}-role`, postgresRole(config, namespace), child);
+    const binding = new k8s.rbac.v1.RoleBinding(`${name}-rolebinding`, postgresRoleBinding(config, namespace), {
+      parent: this,
+      dependsOn: [role],
+    });
+    const services = postgresServices(config, namespace);
+    const primary = new k8s.core.v1.Service(`${name}-primary`, services.primary, child);
+    new k8s.core.v1.Service(`${name}-replicas`, services.replicas, child);
+    const headless = new k8s.core.v1.Service(`${name}-headless`, services.headless, child);
+    const statefulSet = new k8s.apps.v1.StatefulSet(
+      `${name}-statefulset`,
+      postgresStatefulSet(config, namespace, target),
+      {
+        parent: this,
+        dependsOn: [sa, binding, headless, ...(keys ? [keys] : [])],
+      },
+    );
+    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, postgresPdb(config, namespace), child);
+
+    const files = new k8s.core.v1.ConfigMap(`${name}-bootstrap-files`, bootstrapConfigMap(config, namespace), child);
+    // The Job's name is fixed, so a changed Job must be deleted before its replacement is created.
+    this.bootstrap = new k8s.batch.v1.Job(`${name}-bootstrap`, bootstrapJob(config, namespace), {
+      parent: this,
+      dependsOn: [statefulSet, files, primary],
+      deleteBeforeReplace: true,
+    });
+
+    if (storage?.dumpBucket) {
+      const dumpSa = new k8s.core.v1.ServiceAccount(
+        `${name}-dump-serviceaccount`,
+        dumpServiceAccount(config, namespace, ids?.dumpRoleArn),
+        child,
+      );
+      new k8s.batch.v1.CronJob(
+        `${name}-dump`,
+        dumpCronJob(config, namespace, { bucket: storage.dumpBucket, roleArn: ids?.dumpRoleArn }),
+        { parent: this, dependsOn: [dumpSa, files, ...(keys ? [keys] : [])] },
+      );
+    }
+    if (config.postgres.outbox.enabled) {
+      new k8s.batch.v1.CronJob(`${name}-outbox-reaper`, outboxReaperCronJob(config, namespace), {
+        parent: this,
+        dependsOn: [this.bootstrap],
+      });
+    }
+
+    this.primaryService = primary.metadata.name;
+    this.walBucket = storage?.walBucket;
+    this.dumpBucket = storage?.dumpBucket;
+    this.registerOutputs({
+      primaryService: this.primaryService,
+      walBucket: this.walBucket,
+      dumpBucket: this.dumpBucket,
+    });
+  }
+}
