@@ -3,9 +3,8 @@ import type { StackConfig } from "../config";
 import { labels } from "./labels";
 
 /**
- * Pod Security admission: n8n, its runners and Redis meet "restricted"; Spilo's entrypoint does not
- * (it starts as root to prepare its directories), so the namespace enforces "baseline" and warns and
- * audits at "restricted", which surfaces any other pod that falls short.
+ * Pod Security admission enforces "restricted": every pod the program makes meets it (n8n and its
+ * runners, Spilo as uid 101 without capabilities, Redis, the Jobs), so anything else is refused.
  */
 export function namespaceObject(config: StackConfig) {
   return {
@@ -13,7 +12,8 @@ export function namespaceObject(config: StackConfig) {
       name: config.namespace,
       labels: {
         ...labels({ instance: config.stack, version: config.n8n.version }, "namespace"),
-        "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
         "pod-security.kubernetes.io/warn": "restricted",
         "pod-security.kubernetes.io/audit": "restricted",
       },
