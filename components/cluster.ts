@@ -10,6 +10,7 @@ import type { LabelContext } from "./labels";
 import { N8nMain, N8nWebhooks, N8nWorkers } from "./n8n";
 import { n8nServiceAccount } from "./n8n-workload";
 import { N8nPostgres } from "./postgres";
+import { N8nRedis } from "./redis";
 import { N8nSecrets } from "./secrets";
 
 export interface N8nClusterArgs {
@@ -49,8 +50,10 @@ export class N8nCluster extends pulumi.ComponentResource {
       { parent: this, dependsOn: [secrets] },
     );
 
-    // n8n pods read the Secrets through env references and need their database: both come first.
-    const n8nOpts = { parent: this, dependsOn: [secrets, postgres.bootstrap] };
+    const redis = new N8nRedis(`${name}-redis`, { config, namespace: args.namespace }, { parent: this, dependsOn: [secrets] });
+
+    // n8n pods read the Secrets through env references and need their database and queue: all come first.
+    const n8nOpts = { parent: this, dependsOn: [secrets, postgres.bootstrap, redis] };
     new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, n8nServiceAccount(config, args.namespace), {
       parent: this,
     });

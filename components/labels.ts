@@ -8,6 +8,9 @@ export type ComponentName =
   | "worker"
   | "webhook"
   | "postgres"
+  | "postgres-bootstrap"
+  | "postgres-dump"
+  | "outbox-reaper"
   | "redis"
   | "network"
   | "ingress"
@@ -20,10 +23,27 @@ export interface LabelContext {
   version: string;
 }
 
+/** app.kubernetes.io/name per component: the software the pods run. */
+const APP_NAMES: Record<ComponentName, string> = {
+  namespace: "n8n",
+  secrets: "n8n",
+  main: "n8n",
+  worker: "n8n",
+  webhook: "n8n",
+  postgres: "postgres",
+  "postgres-bootstrap": "postgres",
+  "postgres-dump": "postgres",
+  "outbox-reaper": "postgres",
+  redis: "redis",
+  network: "n8n",
+  ingress: "n8n",
+  monitoring: "n8n",
+};
+
 /** Labels that select a component's pods: stable across upgrades (no version). */
 export function selectorLabels(ctx: LabelContext, component: ComponentName): Record<string, string> {
   return {
-    "app.kubernetes.io/name": component === "postgres" || component === "redis" ? component : "n8n",
+    "app.kubernetes.io/name": APP_NAMES[component],
     "app.kubernetes.io/instance": ctx.instance,
     "app.kubernetes.io/component": component,
   };

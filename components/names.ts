@@ -17,6 +17,8 @@ export const PORTS = {
   /** Patroni REST API: /readiness, /liveness, /primary, /replica, /metrics. */
   patroni: 8008,
   redis: 6379,
+  redisExporter: 9121,
+  dns: 53,
 } as const;
 
 /** Kubernetes object names inside the stack's namespace. */

@@ -6,7 +6,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { memoryBytes, toMebibytes } from "../config/quantity";
-import { labels, selectorLabels } from "./labels";
+import { type ComponentName, labels, selectorLabels } from "./labels";
 import { labelContext } from "./n8n-workload";
 import { APP_DATABASE, AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, secretKeyRef } from "./names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./pod-security";
@@ -315,7 +315,7 @@ export function bootstrapJob(config: StackConfig, namespace: Input<string>) {
       backoffLimit: 10,
       activeDeadlineSeconds: 1800,
       template: {
-        metadata: { labels: labels(labelContext(config), "postgres") },
+        metadata: { labels: labels(labelContext(config), "postgres-bootstrap") },
         spec: jobPodSpec(
           config,
           {
@@ -338,7 +338,14 @@ export function bootstrapJob(config: StackConfig, namespace: Input<string>) {
 
 type JobPodSpec = ReturnType<typeof jobPodSpec> & { serviceAccountName?: string };
 
-function cronJob(config: StackConfig, namespace: Input<string>, name: string, schedule: string, pod: JobPodSpec) {
+function cronJob(
+  config: StackConfig,
+  namespace: Input<string>,
+  name: string,
+  component: ComponentName,
+  schedule: string,
+  pod: JobPodSpec,
+) {
   return {
     metadata: meta(config, name, namespace),
     spec: {
@@ -351,7 +358,7 @@ function cronJob(config: StackConfig, namespace: Input<string>, name: string, sc
         spec: {
           backoffLimit: 2,
           activeDeadlineSeconds: 6 * 3600,
-          template: { metadata: { labels: labels(labelContext(config), "postgres") }, spec: pod },
+          template: { metadata: { labels: labels(labelContext(config), component) }, spec: pod },
         },
       },
     },
@@ -418,7 +425,7 @@ export function dumpCronJob<S extends Input<string>>(
     ),
     serviceAccountName: NAMES.postgresDump,
   };
-  return cronJob(config, namespace, NAMES.postgresDump, config.postgres.backup.dump.schedule, pod);
+  return cronJob(config, namespace, NAMES.postgresDump, "postgres-dump", config.postgres.backup.dump.schedule, pod);
 }
 
 /** The outbox reaper and pruner, as the app role. */
@@ -433,7 +440,7 @@ export function outboxReaperCronJob(config: StackConfig, namespace: Input<string
     },
     [sqlVolume],
   );
-  return cronJob(config, namespace, NAMES.outboxReaper, config.postgres.outbox.reaperSchedule, pod);
+  return cronJob(config, namespace, NAMES.outboxReaper, "outbox-reaper", config.postgres.outbox.reaperSchedule, pod);
 }
 
 /** Static AWS keys for WAL-G and the dump job (credentials "static" only). */

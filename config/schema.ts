@@ -321,6 +321,11 @@ export const stackConfigSchema = strict({
       .min(1)
       .default("docker.io/library/redis:7.4.6")
       .describe("Redis image"),
+    exporterImage: z
+      .string({ error: "must be a string" })
+      .min(1)
+      .default("docker.io/oliver006/redis_exporter:v1.77.0")
+      .describe("redis_exporter sidecar image"),
     storageClass: dnsLabel.optional().describe("StorageClass of the AOF volume"),
     storageSize: memory.optional().describe("size of the AOF volume"),
     maxmemory: memory.optional().describe("maxmemory; 80 % of the memory limit when unset"),
@@ -366,6 +371,14 @@ export const stackConfigSchema = strict({
       .describe("S3 endpoints Postgres reaches on 443 for WAL archiving"),
     ingressControllerNamespace: dnsLabel.default("ingress-nginx").describe("namespace of the ingress controller"),
     prometheusNamespace: dnsLabel.default("monitoring").describe("namespace of Prometheus"),
+    kedaNamespace: dnsLabel.default("keda").describe("namespace of the KEDA operator (workers.queueScaling keda)"),
+    dns: section({
+      namespace: dnsLabel.default("kube-system").describe("namespace of the cluster DNS"),
+      podLabels: z
+        .record(z.string(), z.string())
+        .default({ "k8s-app": "kube-dns" })
+        .describe("labels of the cluster DNS pods"),
+    }),
   }),
   monitoring: section({
     serviceMonitors: bool.default(true).describe("create ServiceMonitors"),

@@ -61,7 +61,7 @@ function checks(getRun: () => StackRun) {
           expect(c.resources?.[kind]?.cpu, `${id(pod.owner)}/${c.name} ${kind}.cpu`).toBeTruthy();
           expect(c.resources?.[kind]?.memory, `${id(pod.owner)}/${c.name} ${kind}.memory`).toBeTruthy();
         }
-        expect(c.image, `${id(pod.owner)}/${c.name}`).toMatch(/^[a-z0-9./-]+:[A-Za-z0-9._-]+$/);
+        expect(c.image, `${id(pod.owner)}/${c.name}`).toMatch(/^[a-z0-9._/-]+:[A-Za-z0-9._-]+$/);
         expect(c.image).not.toMatch(/:latest$/);
       }
     }
