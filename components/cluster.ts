@@ -6,9 +6,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
+import { N8nIngress } from "./ingress";
 import type { LabelContext } from "./labels";
 import { N8nMain, N8nWebhooks, N8nWorkers } from "./n8n";
 import { n8nServiceAccount } from "./n8n-workload";
+import { N8nNetworkPolicies } from "./network";
 import { N8nPostgres } from "./postgres";
 import { N8nRedis } from "./redis";
 import { N8nSecrets } from "./secrets";
@@ -33,6 +35,9 @@ export class N8nCluster extends pulumi.ComponentResource {
     const { config } = args;
     const ctx: LabelContext = { instance: config.stack, version: config.n8n.version };
 
+    // Default deny first, then the allowed flows: no pod starts with an open network.
+    const network = new N8nNetworkPolicies(`${name}-network`, { config, namespace: args.namespace }, { parent: this });
+
     const secrets = new N8nSecrets(
       `${name}-secrets`,
       {
@@ -41,7 +46,7 @@ export class N8nCluster extends pulumi.ComponentResource {
         encryptionKey: args.encryptionKey,
         protectEncryptionKey: config.production,
       },
-      { parent: this },
+      { parent: this, dependsOn: [network] },
     );
 
     const postgres = new N8nPostgres(
@@ -50,7 +55,11 @@ export class N8nCluster extends pulumi.ComponentResource {
       { parent: this, dependsOn: [secrets] },
     );
 
-    const redis = new N8nRedis(`${name}-redis`, { config, namespace: args.namespace }, { parent: this, dependsOn: [secrets] });
+    const redis = new N8nRedis(
+      `${name}-redis`,
+      { config, namespace: args.namespace },
+      { parent: this, dependsOn: [secrets] },
+    );
 
     // n8n pods read the Secrets through env references and need their database and queue: all come first.
     const n8nOpts = { parent: this, dependsOn: [secrets, postgres.bootstrap, redis] };
@@ -61,6 +70,9 @@ export class N8nCluster extends pulumi.ComponentResource {
     new N8nMain(`${name}-main`, processArgs, n8nOpts);
     new N8nWorkers(`${name}-workers`, processArgs, n8nOpts);
     if (config.webhooks.enabled) new N8nWebhooks(`${name}-webhooks`, processArgs, n8nOpts);
+    if (config.ingress.enabled) {
+      new N8nIngress(`${name}-ingress`, { config, namespace: args.namespace }, { parent: this });
+    }
 
     this.url = pulumi.output(`https://${config.domain}/`);
     this.secretNames = secrets.secretNames;

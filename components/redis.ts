@@ -4,8 +4,8 @@
  * redis_exporter sidecar, and the password only ever in a Secret.
  */
 import * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
 import type { Input } from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { memoryBytes } from "../config/quantity";
 import { labels, selectorLabels } from "./labels";
@@ -69,12 +69,61 @@ const cliProbe = (periodSeconds: number, failureThreshold: number) => ({
   failureThreshold,
 });
 
+const passwordEnv = { valueFrom: secretKeyRef("redis", "password") };
+const runVolume = () => scratchVolume("run", "/run/redis", "1Mi");
+const tmpVolume = () => scratchVolume("tmp", "/tmp", "64Mi");
+
+export function redisContainer(config: StackConfig) {
+  const r = config.redis;
+  return {
+    name: "redis",
+    image: r.image,
+    imagePullPolicy: "IfNotPresent",
+    command: ["sh", "-c"],
+    // The password reaches redis through a file in a memory volume, not the command line.
+    args: [
+      `umask 077; printf 'requirepass "%s"\\n' "$REDIS_PASSWORD" > ${AUTH_FILE}; exec redis-server /etc/redis/redis.conf`,
+    ],
+    env: [
+      { name: "REDIS_PASSWORD", ...passwordEnv },
+      { name: "REDISCLI_AUTH", ...passwordEnv },
+    ],
+    ports: [{ name: "redis", containerPort: PORTS.redis }],
+    // Loading a large AOF after a crash can take minutes: liveness waits for it.
+    startupProbe: cliProbe(5, 120),
+    livenessProbe: cliProbe(15, 4),
+    readinessProbe: cliProbe(5, 3),
+    resources: { requests: { ...r.resources.requests }, limits: { ...r.resources.limits } },
+    securityContext: restrictedContainerSecurityContext(),
+    volumeMounts: [
+      { name: "data", mountPath: "/data" },
+      { name: "config", mountPath: "/etc/redis", readOnly: true },
+      runVolume().mount,
+      tmpVolume().mount,
+    ],
+  };
+}
+
+export function exporterContainer(config: StackConfig) {
+  return {
+    name: "exporter",
+    image: config.redis.exporterImage,
+    imagePullPolicy: "IfNotPresent",
+    env: [
+      { name: "REDIS_ADDR", value: `redis://127.0.0.1:${PORTS.redis}` },
+      { name: "REDIS_PASSWORD", ...passwordEnv },
+      { name: "REDIS_EXPORTER_WEB_LISTEN_ADDRESS", value: `:${PORTS.redisExporter}` },
+    ],
+    ports: [{ name: "metrics", containerPort: PORTS.redisExporter }],
+    livenessProbe: { httpGet: { path: "/health", port: "metrics" }, periodSeconds: 30, timeoutSeconds: 5 },
+    resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
+    securityContext: { ...restrictedContainerSecurityContext(), runAsUser: EXPORTER_UID, runAsGroup: EXPORTER_UID },
+  };
+}
+
 export function redisStatefulSet(config: StackConfig, namespace: Input<string>) {
   const r = config.redis;
   const pods = selectorLabels(labelContext(config), "redis");
-  const passwordEnv = { valueFrom: secretKeyRef("redis", "password") };
-  const run = scratchVolume("run", "/run/redis", "1Mi");
-  const tmp = scratchVolume("tmp", "/tmp", "64Mi");
   return {
     metadata: meta(config, NAMES.redis, namespace),
     spec: {
@@ -88,54 +137,8 @@ export function redisStatefulSet(config: StackConfig, namespace: Input<string>) 
           enableServiceLinks: false,
           securityContext: restrictedPodSecurityContext(REDIS_UID),
           terminationGracePeriodSeconds: 60,
-          containers: [
-            {
-              name: "redis",
-              image: r.image,
-              imagePullPolicy: "IfNotPresent",
-              command: ["sh", "-c"],
-              // The password reaches redis through a file in a memory volume, not the command line.
-              args: [
-                `umask 077; printf 'requirepass "%s"\\n' "$REDIS_PASSWORD" > ${AUTH_FILE}; exec redis-server /etc/redis/redis.conf`,
-              ],
-              env: [
-                { name: "REDIS_PASSWORD", ...passwordEnv },
-                { name: "REDISCLI_AUTH", ...passwordEnv },
-              ],
-              ports: [{ name: "redis", containerPort: PORTS.redis }],
-              // Loading a large AOF after a crash can take minutes: liveness waits for it.
-              startupProbe: cliProbe(5, 120),
-              livenessProbe: cliProbe(15, 4),
-              readinessProbe: cliProbe(5, 3),
-              resources: { requests: { ...r.resources.requests }, limits: { ...r.resources.limits } },
-              securityContext: restrictedContainerSecurityContext(),
-              volumeMounts: [
-                { name: "data", mountPath: "/data" },
-                { name: "config", mountPath: "/etc/redis", readOnly: true },
-                run.mount,
-                tmp.mount,
-              ],
-            },
-            {
-              name: "exporter",
-              image: r.exporterImage,
-              imagePullPolicy: "IfNotPresent",
-              env: [
-                { name: "REDIS_ADDR", value: `redis://127.0.0.1:${PORTS.redis}` },
-                { name: "REDIS_PASSWORD", ...passwordEnv },
-                { name: "REDIS_EXPORTER_WEB_LISTEN_ADDRESS", value: `:${PORTS.redisExporter}` },
-              ],
-              ports: [{ name: "metrics", containerPort: PORTS.redisExporter }],
-              livenessProbe: { httpGet: { path: "/health", port: "metrics" }, periodSeconds: 30, timeoutSeconds: 5 },
-              resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
-              securityContext: {
-                ...restrictedContainerSecurityContext(),
-                runAsUser: EXPORTER_UID,
-                runAsGroup: EXPORTER_UID,
-              },
-            },
-          ],
-          volumes: [{ name: "config", configMap: { name: NAMES.redis } }, run.volume, tmp.volume],
+          containers: [redisContainer(config), exporterContainer(config)],
+          volumes: [{ name: "config", configMap: { name: NAMES.redis } }, runVolume().volume, tmpVolume().volume],
         },
       },
       volumeClaimTemplates: [

@@ -1,0 +1,205 @@
+/**
+ * NetworkPolicies as a flow table: the cluster's allowed connections are declared once as data
+ * (`networkFlows`), and both the policies and the tests' expected reachability matrix are derived
+ * from it. Default deny for ingress and egress, then one policy per flow and direction.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import type { Input } from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
+import type { StackConfig } from "../config";
+import { cidrContains } from "./cidr";
+import { type ComponentName, labels } from "./labels";
+import { labelContext } from "./n8n-workload";
+import { PORTS } from "./names";
+import { LEADER_ROLE, ROLE_LABEL } from "./postgres-spilo";
+
+/** One end of a flow. */
+export type Endpoint =
+  /** Every pod of this stack's namespace. */
+  | { kind: "all" }
+  /** Pods of this stack with one of these components (and these extra labels). */
+  | { kind: "pods"; components: ComponentName[]; extraLabels?: Record<string, string> }
+  /** Pods in another namespace (all of them unless labels are given). */
+  | { kind: "namespace"; namespace: string; podLabels?: Record<string, string> }
+  /** Addresses outside the cluster's pods. */
+  | { kind: "cidrs"; cidrs: string[]; except: string[] };
+
+export interface FlowPort {
+  port: number;
+  protocol: "TCP" | "UDP";
+}
+
+export interface Flow {
+  /** Policy name stem; unique. */
+  name: string;
+  from: Endpoint;
+  to: Endpoint;
+  ports: FlowPort[];
+}
+
+const tcp = (...ports: number[]): FlowPort[] => ports.map((port) => ({ port, protocol: "TCP" }));
+const pods = (...components: ComponentName[]): Endpoint => ({ kind: "pods", components });
+const N8N: ComponentName[] = ["main", "worker", "webhook"];
+
+/** The allowed connections of a stack (ARCHITECTURE §6). */
+export function networkFlows(config: StackConfig): Flow[] {
+  const net = config.network;
+  const primary: Endpoint = { kind: "pods", components: ["postgres"], extraLabels: { [ROLE_LABEL]: LEADER_ROLE } };
+  const prometheus: Endpoint = { kind: "namespace", namespace: net.prometheusNamespace };
+  return [
+    {
+      name: "dns",
+      from: { kind: "all" },
+      to: { kind: "namespace", namespace: net.dns.namespace, podLabels: net.dns.podLabels },
+      ports: [
+        { port: PORTS.dns, protocol: "UDP" },
+        { port: PORTS.dns, protocol: "TCP" },
+      ],
+    },
+    {
+      name: "ingress-to-n8n",
+      from: { kind: "namespace", namespace: net.ingressControllerNamespace },
+      to: pods("main", "webhook"),
+      ports: tcp(PORTS.n8n),
+    },
+    { name: "n8n-to-postgres", from: pods(...N8N), to: primary, ports: tcp(PORTS.postgres) },
+    {
+      name: "jobs-to-postgres",
+      from: pods("postgres-bootstrap", "outbox-reaper"),
+      to: primary,
+      ports: tcp(PORTS.postgres),
+    },
+    { name: "dump-to-postgres", from: pods("postgres-dump"), to: pods("postgres"), ports: tcp(PORTS.postgres) },
+    { name: "n8n-to-redis", from: pods(...N8N), to: pods("redis"), ports: tcp(PORTS.redis) },
+    { name: "postgres-peers", from: pods("postgres"), to: pods("postgres"), ports: tcp(PORTS.postgres, PORTS.patroni) },
+    {
+      name: "postgres-to-apiserver",
+      from: pods("postgres"),
+      to: { kind: "cidrs", cidrs: net.apiServer.cidrs, except: [] },
+      ports: tcp(...net.apiServer.ports),
+    },
+    {
+      name: "backups-to-s3",
+      from: pods("postgres", "postgres-dump"),
+      to: { kind: "cidrs", cidrs: net.s3Cidrs, except: net.egress.exceptCidrs },
+      ports: tcp(443),
+    },
+    {
+      name: "n8n-to-internet",
+      from: pods(...N8N),
+      to: { kind: "cidrs", cidrs: net.egress.cidrs, except: net.egress.exceptCidrs },
+      ports: tcp(...net.egress.ports),
+    },
+    { name: "prometheus-to-n8n", from: prometheus, to: pods(...N8N), ports: tcp(PORTS.n8n) },
+    { name: "prometheus-to-postgres", from: prometheus, to: pods("postgres"), ports: tcp(PORTS.patroni) },
+    { name: "prometheus-to-redis", from: prometheus, to: pods("redis"), ports: tcp(PORTS.redisExporter) },
+    ...(config.workers.queueScaling === "keda"
+      ? [
+          {
+            name: "keda-to-redis",
+            from: { kind: "namespace", namespace: net.kedaNamespace } as Endpoint,
+            to: pods("redis"),
+            ports: tcp(PORTS.redis),
+          },
+        ]
+      : []),
+  ];
+}
+
+/** Label selector of an in-namespace endpoint. */
+function podSelector(config: StackConfig, e: Endpoint) {
+  if (e.kind === "all") return {};
+  if (e.kind !== "pods") throw new Error(`${e.kind} endpoints select no pods of this namespace`);
+  return {
+    matchLabels: { "app.kubernetes.io/instance": config.stack, ...(e.extraLabels ?? {}) },
+    matchExpressions: [{ key: "app.kubernetes.io/component", operator: "In", values: [...e.components] }],
+  };
+}
+
+/** NetworkPolicy peers for an endpoint seen from this namespace. */
+function peers(config: StackConfig, e: Endpoint) {
+  switch (e.kind) {
+    case "all":
+    case "pods":
+      return [{ podSelector: podSelector(config, e) }];
+    case "namespace":
+      return [
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": e.namespace } },
+          ...(e.podLabels ? { podSelector: { matchLabels: e.podLabels } } : {}),
+        },
+      ];
+    case "cidrs":
+      // Kubernetes rejects an except that is not inside its CIDR: keep only the ones that are.
+      return e.cidrs.map((cidr) => {
+        const except = e.except.filter((x) => x !== cidr && cidrContains(cidr, x));
+        return { ipBlock: { cidr, ...(except.length > 0 ? { except } : {}) } };
+      });
+  }
+}
+
+const inNamespace = (e: Endpoint) => e.kind === "all" || e.kind === "pods";
+
+export function defaultDenyPolicy(config: StackConfig, namespace: Input<string>) {
+  return {
+    metadata: { name: "default-deny", namespace, labels: labels(labelContext(config), "network") },
+    spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
+  };
+}
+
+/**
+ * The policies of one flow: an egress policy on the source when the source is in this namespace,
+ * an ingress policy on the destination when the destination is.
+ */
+export function flowPolicies(config: StackConfig, namespace: Input<string>, flow: Flow) {
+  const meta = (direction: string) => ({
+    name: `allow-${flow.name}-${direction}`,
+    namespace,
+    labels: labels(labelContext(config), "network"),
+  });
+  const ports = flow.ports.map((p) => ({ port: p.port, protocol: p.protocol }));
+  const out = [];
+  if (inNamespace(flow.from)) {
+    out.push({
+      metadata: meta("egress"),
+      spec: {
+        podSelector: podSelector(config, flow.from),
+        policyTypes: ["Egress"],
+        egress: [{ to: peers(config, flow.to), ports }],
+      },
+    });
+  }
+  if (inNamespace(flow.to)) {
+    out.push({
+      metadata: meta("ingress"),
+      spec: {
+        podSelector: podSelector(config, flow.to),
+        policyTypes: ["Ingress"],
+        ingress: [{ from: peers(config, flow.from), ports }],
+      },
+    });
+  }
+  return out;
+}
+
+export function networkPolicies(config: StackConfig, namespace: Input<string>) {
+  return [
+    defaultDenyPolicy(config, namespace),
+    ...networkFlows(config).flatMap((f) => flowPolicies(config, namespace, f)),
+  ];
+}
+
+export interface N8nNetworkPoliciesArgs {
+  config: StackConfig;
+  namespace: pulumi.Input<string>;
+}
+
+export class N8nNetworkPolicies extends pulumi.ComponentResource {
+  constructor(name: string, args: N8nNetworkPoliciesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("n8n-cluster:network:N8nNetworkPolicies", name, {}, opts);
+    for (const policy of networkPolicies(args.config, args.namespace)) {
+      new k8s.networking.v1.NetworkPolicy(`${name}-${policy.metadata.name}`, policy, { parent: this });
+    }
+    this.registerOutputs({});
+  }
+}
