@@ -8,7 +8,7 @@ import type { StackConfig } from "../config";
 import type { Resources } from "../config/presets";
 import { type ComponentName, type LabelContext, labels, selectorLabels } from "./labels";
 import { type N8nRole, n8nEnv, runnerEnv } from "./n8n-env";
-import { NAMES, PORTS, SECRETS } from "./names";
+import { NAMES, PORTS, SECRETS, SERVICE_LABEL } from "./names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, scratchVolume } from "./pod-security";
 
 /** uid/gid of user `node` in n8nio/n8n and of user `runner` in n8nio/runners. */
@@ -179,7 +179,7 @@ export function n8nService(config: StackConfig, role: N8nRole, namespace: Input<
   const ctx = labelContext(config);
   const { name, component } = ROLES[role];
   return {
-    metadata: { name, namespace, labels: labels(ctx, component) },
+    metadata: { name, namespace, labels: { ...labels(ctx, component), [SERVICE_LABEL]: name } },
     spec: {
       type: "ClusterIP",
       selector: selectorLabels(ctx, component),

@@ -18,6 +18,7 @@ export const PORTS = {
   patroni: 8008,
   redis: 6379,
   redisExporter: 9121,
+  postgresExporter: 9187,
   dns: 53,
 } as const;
 
@@ -43,7 +44,12 @@ export const DB_USERS = {
   superuser: "postgres",
   replication: "standby",
   app: "n8n",
+  /** postgres_exporter's role: pg_monitor and nothing more. */
+  monitoring: "postgres_exporter",
 } as const;
+
+/** Label that names a Service, so a ServiceMonitor selects exactly that one. */
+export const SERVICE_LABEL = "n8n-cluster/service";
 
 export const APP_DATABASE = "n8n";
 
@@ -59,6 +65,7 @@ export const SECRETS = {
       superuserPassword: "superuser-password",
       replicationPassword: "replication-password",
       appPassword: "app-password",
+      monitoringPassword: "monitoring-password",
     },
   },
   redis: {

@@ -8,7 +8,7 @@ import type { StackConfig } from "../config";
 import { memoryBytes, toMebibytes } from "../config/quantity";
 import { type ComponentName, labels, selectorLabels } from "./labels";
 import { labelContext } from "./n8n-workload";
-import { APP_DATABASE, AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, secretKeyRef } from "./names";
+import { APP_DATABASE, AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, SERVICE_LABEL, secretKeyRef } from "./names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./pod-security";
 import {
   type ArchiveTarget,
@@ -19,7 +19,14 @@ import {
   SCOPE_LABEL,
   spiloEnv,
 } from "./postgres-spilo";
-import { appUserSql, dumpScript, outboxReaperSql, outboxSchemaSql } from "./postgres-sql";
+import {
+  appUserSql,
+  dumpScript,
+  monitoringUserSql,
+  outboxExporterQueries,
+  outboxReaperSql,
+  outboxSchemaSql,
+} from "./postgres-sql";
 
 /** uid and gid of user postgres in the Spilo image. */
 export const SPILO_UID = 101;
@@ -85,29 +92,103 @@ export function postgresRoleBinding(config: StackConfig, namespace: Input<string
 
 const pgPort = { name: "postgresql", port: PORTS.postgres, targetPort: "postgresql", protocol: "TCP" };
 const patroniPort = { name: "patroni", port: PORTS.patroni, targetPort: "patroni", protocol: "TCP" };
+const exporterPort = { name: "exporter", port: PORTS.postgresExporter, targetPort: "exporter", protocol: "TCP" };
 
-/** Primary (read-write), replicas (read-only) and the headless governing Service. */
+function serviceMeta(config: StackConfig, name: string, namespace: Input<string>) {
+  const m = meta(config, name, namespace);
+  return { ...m, labels: { ...m.labels, [SERVICE_LABEL]: name } };
+}
+
+/** Primary (read-write), replicas (read-only) and the headless governing Service (also every member's metrics). */
 export function postgresServices(config: StackConfig, namespace: Input<string>) {
   const pods = postgresPodLabels(config);
   return {
     primary: {
-      metadata: meta(config, NAMES.postgres, namespace),
+      metadata: serviceMeta(config, NAMES.postgres, namespace),
       spec: { type: "ClusterIP", selector: { ...pods, [ROLE_LABEL]: LEADER_ROLE }, ports: [pgPort] },
     },
     replicas: {
-      metadata: meta(config, NAMES.postgresReplicas, namespace),
+      metadata: serviceMeta(config, NAMES.postgresReplicas, namespace),
       spec: { type: "ClusterIP", selector: { ...pods, [ROLE_LABEL]: REPLICA_ROLE }, ports: [pgPort] },
     },
     headless: {
-      metadata: meta(config, NAMES.postgresHeadless, namespace),
+      metadata: serviceMeta(config, NAMES.postgresHeadless, namespace),
       spec: {
         clusterIP: "None",
         // Members must find each other before they are ready (a new replica clones from the leader).
         publishNotReadyAddresses: true,
         selector: pods,
-        ports: [pgPort, patroniPort],
+        ports: [pgPort, patroniPort, exporterPort],
       },
     },
+  };
+}
+
+/** Where the exporter finds its custom (outbox) queries. */
+const EXPORTER_QUERIES = "/etc/postgres-exporter";
+
+/**
+ * postgres_exporter beside each member, over loopback as the pg_monitor role; with the outbox on,
+ * also its custom queries. The image runs as nobody (65534).
+ */
+export function postgresExporterContainer(config: StackConfig) {
+  const outbox = config.postgres.outbox.enabled;
+  return {
+    name: "exporter",
+    image: config.postgres.exporterImage,
+    imagePullPolicy: "IfNotPresent",
+    env: [
+      { name: "DATA_SOURCE_URI", value: `127.0.0.1:${PORTS.postgres}/${APP_DATABASE}?sslmode=disable` },
+      { name: "DATA_SOURCE_USER", value: DB_USERS.monitoring },
+      { name: "DATA_SOURCE_PASS", valueFrom: secretKeyRef("postgres", "monitoringPassword") },
+      ...(outbox
+        ? [{ name: "PG_EXPORTER_EXTEND_QUERY_PATH", value: `${EXPORTER_QUERIES}/exporter-queries.yaml` }]
+        : []),
+    ],
+    ports: [{ name: "exporter", containerPort: PORTS.postgresExporter }],
+    livenessProbe: { httpGet: { path: "/", port: "exporter" }, periodSeconds: 30, timeoutSeconds: 5 },
+    resources: { requests: { cpu: "20m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
+    securityContext: { ...restrictedContainerSecurityContext(), runAsUser: 65534, runAsGroup: 65534 },
+    volumeMounts: outbox ? [{ name: "exporter-queries", mountPath: EXPORTER_QUERIES, readOnly: true }] : [],
+  };
+}
+
+/** The Spilo container: Patroni and PostgreSQL, probed through Patroni's REST API. */
+export function spiloContainer<S extends Input<string>>(config: StackConfig, target: ArchiveTarget<S> | undefined) {
+  const p = config.postgres;
+  return {
+    name: "postgres",
+    image: p.image,
+    imagePullPolicy: "IfNotPresent",
+    env: spiloEnv(config, target),
+    ports: [
+      { name: "postgresql", containerPort: PORTS.postgres },
+      { name: "patroni", containerPort: PORTS.patroni },
+    ],
+    // Bootstrapping or cloning from the archive can take long: an hour before liveness applies.
+    startupProbe: {
+      httpGet: { path: "/liveness", port: "patroni" },
+      periodSeconds: 10,
+      failureThreshold: 360,
+    },
+    livenessProbe: {
+      httpGet: { path: "/liveness", port: "patroni" },
+      periodSeconds: 10,
+      timeoutSeconds: 5,
+      failureThreshold: 6,
+    },
+    readinessProbe: {
+      httpGet: { path: "/readiness", port: "patroni" },
+      periodSeconds: 5,
+      timeoutSeconds: 5,
+      failureThreshold: 3,
+    },
+    resources: { requests: { ...p.resources.requests }, limits: { ...p.resources.limits } },
+    securityContext: spiloSecurityContext(),
+    volumeMounts: [
+      { name: "pgdata", mountPath: "/home/postgres/pgdata" },
+      { name: "dshm", mountPath: "/dev/shm" },
+    ],
   };
 }
 
@@ -159,43 +240,21 @@ export function postgresStatefulSet<S extends Input<string>>(
               labelSelector: { matchLabels: pods },
             },
           ],
-          containers: [
-            {
-              name: "postgres",
-              image: p.image,
-              imagePullPolicy: "IfNotPresent",
-              env: spiloEnv(config, target),
-              ports: [
-                { name: "postgresql", containerPort: PORTS.postgres },
-                { name: "patroni", containerPort: PORTS.patroni },
-              ],
-              // Bootstrapping or cloning from the archive can take long: an hour before liveness applies.
-              startupProbe: {
-                httpGet: { path: "/liveness", port: "patroni" },
-                periodSeconds: 10,
-                failureThreshold: 360,
-              },
-              livenessProbe: {
-                httpGet: { path: "/liveness", port: "patroni" },
-                periodSeconds: 10,
-                timeoutSeconds: 5,
-                failureThreshold: 6,
-              },
-              readinessProbe: {
-                httpGet: { path: "/readiness", port: "patroni" },
-                periodSeconds: 5,
-                timeoutSeconds: 5,
-                failureThreshold: 3,
-              },
-              resources: { requests: { ...p.resources.requests }, limits: { ...p.resources.limits } },
-              securityContext: spiloSecurityContext(),
-              volumeMounts: [
-                { name: "pgdata", mountPath: "/home/postgres/pgdata" },
-                { name: "dshm", mountPath: "/dev/shm" },
-              ],
-            },
+          containers: [spiloContainer(config, target), postgresExporterContainer(config)],
+          volumes: [
+            { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: shmSize(config) } },
+            ...(p.outbox.enabled
+              ? [
+                  {
+                    name: "exporter-queries",
+                    configMap: {
+                      name: NAMES.postgresBootstrap,
+                      items: [{ key: "exporter-queries.yaml", path: "exporter-queries.yaml" }],
+                    },
+                  },
+                ]
+              : []),
           ],
-          volumes: [{ name: "dshm", emptyDir: { medium: "Memory", sizeLimit: shmSize(config) } }],
         },
       },
       volumeClaimTemplates: [
@@ -270,7 +329,14 @@ export function bootstrapConfigMap(config: StackConfig, namespace: Input<string>
     metadata: meta(config, NAMES.postgresBootstrap, namespace),
     data: {
       "app-user.sql": appUserSql(),
-      ...(outbox.enabled ? { "outbox.sql": outboxSchemaSql(), "outbox-reaper.sql": outboxReaperSql(config) } : {}),
+      "monitoring.sql": monitoringUserSql(),
+      ...(outbox.enabled
+        ? {
+            "outbox.sql": outboxSchemaSql(),
+            "outbox-reaper.sql": outboxReaperSql(config),
+            "exporter-queries.yaml": outboxExporterQueries(config),
+          }
+        : {}),
       ...(backup.dump.enabled ? { "dump.py": dumpScript() } : {}),
     },
   };
@@ -307,6 +373,7 @@ export function bootstrapJob(config: StackConfig, namespace: Input<string>) {
   const steps = [
     "until pg_isready --quiet; do echo 'waiting for the primary'; sleep 5; done",
     "psql --no-psqlrc --file=/sql/app-user.sql",
+    "psql --no-psqlrc --file=/sql/monitoring.sql",
     ...(config.postgres.outbox.enabled ? ["psql --no-psqlrc --file=/sql/outbox.sql"] : []),
   ];
   return {
@@ -325,6 +392,8 @@ export function bootstrapJob(config: StackConfig, namespace: Input<string>) {
               ...superuserConnectionEnv(config),
               ...appEnv(),
               { name: "APP_PASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
+              { name: "MONITORING_USER", value: DB_USERS.monitoring },
+              { name: "MONITORING_PASSWORD", valueFrom: secretKeyRef("postgres", "monitoringPassword") },
               { name: "HOME", value: "/tmp" },
             ],
             volumeMounts: jobMounts,

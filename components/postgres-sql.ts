@@ -31,6 +31,22 @@ ALTER SCHEMA public OWNER TO :"app_user";
 `;
 }
 
+/** postgres_exporter's role: pg_monitor, CONNECT on the app database, nothing else. Idempotent. */
+export function monitoringUserSql(): string {
+  return `\\set ON_ERROR_STOP on
+\\getenv monitoring_user MONITORING_USER
+\\getenv monitoring_password MONITORING_PASSWORD
+\\getenv app_db APP_DATABASE
+SET log_statement = 'none';
+SET log_min_duration_statement = -1;
+SELECT format('CREATE ROLE %I LOGIN', :'monitoring_user')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'monitoring_user') \\gexec
+ALTER ROLE :"monitoring_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION CONNECTION LIMIT 5 PASSWORD :'monitoring_password';
+GRANT pg_monitor TO :"monitoring_user";
+GRANT CONNECT ON DATABASE :"app_db" TO :"monitoring_user";
+`;
+}
+
 /** The outbox and idempotency ledger, created in the app database and owned by the app role. */
 export function outboxSchemaSql(): string {
   return `\\set ON_ERROR_STOP on
@@ -66,6 +82,9 @@ CREATE TABLE IF NOT EXISTS integration_idempotency (
 );
 ALTER TABLE integration_outbox OWNER TO :"app_user";
 ALTER TABLE integration_idempotency OWNER TO :"app_user";
+-- The exporter reads the outbox for its gauges, nothing more.
+\\getenv monitoring_user MONITORING_USER
+GRANT SELECT ON integration_outbox TO :"monitoring_user";
 `;
 }
 
@@ -134,4 +153,43 @@ except BaseException:
     raise
 print(f"uploaded s3://{bucket}/{key} in {len(parts)} parts")
 `;
+}
+
+/**
+ * postgres_exporter custom queries (its extend.query-path file) for the outbox: pending count,
+ * oldest pending age, rows stuck in processing, and failures of the last 24 h by event type.
+ * JSON, which is YAML.
+ */
+export function outboxExporterQueries(config: StackConfig): string {
+  const stuck = config.postgres.outbox.stuckMinutes;
+  return `${JSON.stringify(
+    {
+      n8n_outbox: {
+        query: `SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+  coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')), 0) AS oldest_pending_age_seconds,
+  count(*) FILTER (WHERE status = 'processing' AND locked_at < now() - interval '${stuck} minutes') AS stuck_processing,
+  count(*) FILTER (WHERE status = 'failed') AS failed
+FROM integration_outbox`,
+        master: true,
+        metrics: [
+          { pending: { usage: "GAUGE", description: "Outbox rows waiting to be processed" } },
+          { oldest_pending_age_seconds: { usage: "GAUGE", description: "Age of the oldest pending outbox row" } },
+          { stuck_processing: { usage: "GAUGE", description: "Outbox rows locked longer than the reaper allows" } },
+          { failed: { usage: "GAUGE", description: "Outbox rows that exhausted their attempts" } },
+        ],
+      },
+      n8n_outbox_failed: {
+        query: `SELECT event_type, count(*) AS last_24h FROM integration_outbox
+WHERE status = 'failed' AND coalesce(processed_at, created_at) > now() - interval '24 hours'
+GROUP BY event_type`,
+        master: true,
+        metrics: [
+          { event_type: { usage: "LABEL", description: "Event type" } },
+          { last_24h: { usage: "GAUGE", description: "Outbox rows failed in the last 24 hours" } },
+        ],
+      },
+    },
+    null,
+    2,
+  )}\n`;
 }

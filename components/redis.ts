@@ -10,7 +10,7 @@ import type { StackConfig } from "../config";
 import { memoryBytes } from "../config/quantity";
 import { labels, selectorLabels } from "./labels";
 import { labelContext } from "./n8n-workload";
-import { NAMES, PORTS, secretKeyRef } from "./names";
+import { NAMES, PORTS, SERVICE_LABEL, secretKeyRef } from "./names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, scratchVolume } from "./pod-security";
 
 /** uid/gid of user redis in the official image; the exporter image runs as 59000. */
@@ -156,8 +156,9 @@ export function redisStatefulSet(config: StackConfig, namespace: Input<string>) 
 }
 
 export function redisService(config: StackConfig, namespace: Input<string>) {
+  const m = meta(config, NAMES.redis, namespace);
   return {
-    metadata: meta(config, NAMES.redis, namespace),
+    metadata: { ...m, labels: { ...m.labels, [SERVICE_LABEL]: NAMES.redis } },
     spec: {
       type: "ClusterIP",
       selector: selectorLabels(labelContext(config), "redis"),

@@ -211,6 +211,11 @@ export const stackConfigSchema = strict({
       .min(1)
       .default("ghcr.io/zalando/spilo-17:4.0-p3")
       .describe("Spilo image (PostgreSQL 17, Patroni, WAL-G)"),
+    exporterImage: z
+      .string({ error: "must be a string" })
+      .min(1)
+      .default("quay.io/prometheuscommunity/postgres-exporter:v0.20.1")
+      .describe("postgres_exporter sidecar image"),
     storageClass: dnsLabel.optional().describe("StorageClass of the data volumes (cluster default when unset)"),
     storageSize: memory.optional().describe("size of each data volume"),
     maxConnections: int(20, 10_000).optional().describe("max_connections; derived from the n8n pool budget when unset"),

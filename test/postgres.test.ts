@@ -5,11 +5,13 @@ import {
   bootstrapConfigMap,
   bootstrapJob,
   dumpCronJob,
+  postgresExporterContainer,
   postgresRole,
   postgresServices,
   postgresStatefulSet,
   SPILO_GID,
   SPILO_UID,
+  spiloContainer,
 } from "../components/postgres-k8s";
 import {
   archiveEnv,
@@ -20,7 +22,13 @@ import {
   spiloEnv,
   walPrefix,
 } from "../components/postgres-spilo";
-import { appUserSql, outboxReaperSql, outboxSchemaSql } from "../components/postgres-sql";
+import {
+  appUserSql,
+  monitoringUserSql,
+  outboxExporterQueries,
+  outboxReaperSql,
+  outboxSchemaSql,
+} from "../components/postgres-sql";
 import { parseStackConfig, type StackConfig } from "../config";
 import type { RecordedResource } from "../render/mocks";
 import type { StackRun } from "../render/run";
@@ -143,12 +151,13 @@ describe("Kubernetes objects (pure)", () => {
   it("the StatefulSet: pinned Spilo, probes on Patroni's REST API, PVCs, /dev/shm, one member per node", () => {
     const sts = postgresStatefulSet(c, "ns", { bucket: "b" });
     const pod = sts.spec.template.spec;
-    const container = pod.containers[0];
+    const container = spiloContainer(c, { bucket: "b" });
+    expect(pod.containers.map((x) => x.name)).toEqual(["postgres", "exporter"]);
     expect(sts.spec.replicas).toBe(3);
-    expect(container?.image).toBe("ghcr.io/zalando/spilo-17:4.0-p3");
-    expect(container?.readinessProbe.httpGet).toEqual({ path: "/readiness", port: "patroni" });
-    expect(container?.livenessProbe.httpGet).toEqual({ path: "/liveness", port: "patroni" });
-    expect(container?.ports).toEqual([
+    expect(container.image).toBe("ghcr.io/zalando/spilo-17:4.0-p3");
+    expect(container.readinessProbe.httpGet).toEqual({ path: "/readiness", port: "patroni" });
+    expect(container.livenessProbe.httpGet).toEqual({ path: "/liveness", port: "patroni" });
+    expect(container.ports).toEqual([
       { name: "postgresql", containerPort: 5432 },
       { name: "patroni", containerPort: 8008 },
     ]);
@@ -183,14 +192,17 @@ describe("Kubernetes objects (pure)", () => {
     const container = job.spec.template.spec.containers[0];
     const script = container?.command[2] ?? "";
     expect(script).toContain("--file=/sql/app-user.sql");
+    expect(script.indexOf("monitoring.sql")).toBeLessThan(script.indexOf("outbox.sql"));
     expect(script).toContain("--file=/sql/outbox.sql");
     expect(bootstrapJob(cfg(), "ns").spec.template.spec.containers[0]?.command[2]).not.toContain("outbox");
     const env = container?.env ?? [];
     expect(env.find((e) => e.name === "APP_PASSWORD")).toHaveProperty("valueFrom");
     expect(Object.keys(bootstrapConfigMap(cfg({ postgres: { outbox: { enabled: true } } }), "ns").data)).toEqual([
       "app-user.sql",
+      "monitoring.sql",
       "outbox.sql",
       "outbox-reaper.sql",
+      "exporter-queries.yaml",
       "dump.py",
     ]);
   });
@@ -208,6 +220,30 @@ describe("Kubernetes objects (pure)", () => {
     expect(envValue(single.spec.jobTemplate.spec.template.spec.containers[0]?.env as Env[], "PGHOST")).toBe(
       NAMES.postgres,
     );
+  });
+});
+
+describe("postgres_exporter (pure)", () => {
+  it("connects over loopback as the monitoring role, and loads the outbox queries only with the outbox", () => {
+    const e = postgresExporterContainer(cfg());
+    expect(e.image).toBe("quay.io/prometheuscommunity/postgres-exporter:v0.20.1");
+    expect(envValue(e.env as Env[], "DATA_SOURCE_USER")).toBe("postgres_exporter");
+    expect(envValue(e.env as Env[], "DATA_SOURCE_URI")).toMatch(/^127\.0\.0\.1:5432\//);
+    expect(e.env.find((x) => x.name === "DATA_SOURCE_PASS")?.valueFrom).toBeDefined();
+    expect(e.volumeMounts).toEqual([]);
+    const withOutbox = postgresExporterContainer(cfg({ postgres: { outbox: { enabled: true } } }));
+    expect(envValue(withOutbox.env as Env[], "PG_EXPORTER_EXTEND_QUERY_PATH")).toBe(
+      "/etc/postgres-exporter/exporter-queries.yaml",
+    );
+  });
+
+  it("the monitoring role gets pg_monitor and no more; the outbox queries name their metrics", () => {
+    const sql = monitoringUserSql();
+    expect(sql).toContain("GRANT pg_monitor");
+    expect(sql).toContain("NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION");
+    expect(sql.indexOf("SET log_statement = 'none'")).toBeLessThan(sql.indexOf("PASSWORD :'monitoring_password'"));
+    const queries = JSON.parse(outboxExporterQueries(cfg({ postgres: { outbox: { enabled: true } } })));
+    expect(Object.keys(queries)).toEqual(["n8n_outbox", "n8n_outbox_failed"]);
   });
 });
 
