@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { N8nIngress } from "./ingress";
 import type { LabelContext } from "./labels";
+import { N8nMonitoring } from "./monitoring";
 import { N8nMain, N8nWebhooks, N8nWorkers } from "./n8n";
 import { n8nServiceAccount } from "./n8n-workload";
 import { N8nNetworkPolicies } from "./network";
@@ -70,6 +71,7 @@ export class N8nCluster extends pulumi.ComponentResource {
     new N8nMain(`${name}-main`, processArgs, n8nOpts);
     new N8nWorkers(`${name}-workers`, processArgs, n8nOpts);
     if (config.webhooks.enabled) new N8nWebhooks(`${name}-webhooks`, processArgs, n8nOpts);
+    new N8nMonitoring(`${name}-monitoring`, { config, namespace: args.namespace }, { parent: this });
     if (config.ingress.enabled) {
       new N8nIngress(`${name}-ingress`, { config, namespace: args.namespace }, { parent: this });
     }

@@ -396,6 +396,37 @@ export const stackConfigSchema = strict({
     dashboardNamespace: dnsLabel
       .optional()
       .describe("namespace of the dashboard; network.prometheusNamespace when unset"),
+    dashboardLabels: z
+      .record(z.string(), z.string())
+      .default({ grafana_dashboard: "1" })
+      .describe("labels Grafana's dashboard sidecar looks for"),
+    runbookBaseUrl: z
+      .url({ error: "must be a URL" })
+      .default("https://github.com/n8n-cluster/n8n-cluster/blob/main/README.md")
+      .describe("where alerts' runbook links point (this README, in your fork)"),
+    thresholds: section({
+      failedExecutionsPerMinute: z
+        .number({ error: "must be a number" })
+        .positive()
+        .default(5)
+        .describe("failed executions per minute (R4: 5)"),
+      queueWaiting: int(1, 1_000_000).default(100).describe("jobs waiting in the queue (R4: 100)"),
+      memoryPercentOfLimit: int(1, 100).default(80).describe("container memory, % of its limit (R4: 80)"),
+      apiP95Seconds: z
+        .number({ error: "must be a number" })
+        .positive()
+        .default(0.5)
+        .describe("API p95 latency in seconds (R4: 0.5)"),
+      replicationLagSeconds: int(1, 86_400).default(30).describe("replica replay lag"),
+      archiveAgeSeconds: int(60, 86_400)
+        .default(600)
+        .describe("seconds since the last archived WAL segment before archiving counts as stale"),
+      redisMemoryPercent: int(1, 100).default(90).describe("Redis memory, % of maxmemory"),
+      podRestarts: int(1, 1000).default(3).describe("container restarts in 15 minutes"),
+      workersAtMaxMinutes: int(1, 1440).default(15).describe("minutes workers may sit at the HPA maximum"),
+      outboxOldestPendingSeconds: int(1, 86_400).default(300).describe("oldest pending outbox row (R6: 5 minutes)"),
+      outboxBacklog: int(1, 10_000_000).default(1000).describe("pending outbox rows for 10 minutes (R6: 1000)"),
+    }),
   }),
   kubernetes: section({
     kubeconfig: z.string().min(1).optional().describe("path to, or contents of, a kubeconfig; ambient one when unset"),

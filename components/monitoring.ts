@@ -1,0 +1,443 @@
+/**
+ * Observability as code: what Prometheus scrapes (ServiceMonitors), what it alerts on
+ * (PrometheusRule, REQUIREMENTS R4 and R6, in the metric names n8n 2.40, Patroni,
+ * postgres_exporter and redis_exporter really expose) and a Grafana dashboard. All as data first.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import type { Input } from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
+import type { StackConfig } from "../config";
+import { labels } from "./labels";
+import { labelContext } from "./n8n-workload";
+import { NAMES, SERVICE_LABEL } from "./names";
+
+/** One scrape: a Service (by its name label) and one of its named ports. */
+export interface ScrapeTarget {
+  name: string;
+  service: string;
+  port: string;
+  path: string;
+}
+
+export function scrapeTargets(config: StackConfig): ScrapeTarget[] {
+  return [
+    { name: "n8n-main", service: NAMES.main, port: "http", path: "/metrics" },
+    // The worker's health server (QUEUE_HEALTH_CHECK_ACTIVE) serves /metrics on the same port.
+    { name: "n8n-worker", service: NAMES.worker, port: "http", path: "/metrics" },
+    ...(config.webhooks.enabled
+      ? [{ name: "n8n-webhook", service: NAMES.webhook, port: "http", path: "/metrics" }]
+      : []),
+    { name: "patroni", service: NAMES.postgresHeadless, port: "patroni", path: "/metrics" },
+    { name: "postgres-exporter", service: NAMES.postgresHeadless, port: "exporter", path: "/metrics" },
+    { name: "redis-exporter", service: NAMES.redis, port: "metrics", path: "/metrics" },
+  ];
+}
+
+function monitoringLabels(config: StackConfig) {
+  return { ...labels(labelContext(config), "monitoring"), ...config.monitoring.prometheusLabels };
+}
+
+export function serviceMonitor(config: StackConfig, namespace: Input<string>, target: ScrapeTarget) {
+  return {
+    apiVersion: "monitoring.coreos.com/v1",
+    kind: "ServiceMonitor",
+    metadata: { name: target.name, namespace, labels: monitoringLabels(config) },
+    spec: {
+      selector: { matchLabels: { [SERVICE_LABEL]: target.service } },
+      namespaceSelector: { matchNames: [config.namespace] },
+      endpoints: [{ port: target.port, path: target.path, interval: "30s", scrapeTimeout: "10s" }],
+    },
+  };
+}
+
+export interface AlertSpec {
+  alert: string;
+  expr: string;
+  for: string;
+  severity: "critical" | "warning";
+  summary: string;
+  description: string;
+}
+
+/**
+ * Metrics n8n emits only once the event has happened (the first failed execution, say): they are
+ * absent from a fresh instance's /metrics, hence from the reference lists, and still real.
+ */
+export const EVENT_DRIVEN_METRICS = ["n8n_workflow_failed_total"];
+
+/**
+ * Metrics from outside n8n that rules and panels use, with where they come from; a test keeps
+ * every name used declared here.
+ */
+export const EXTERNAL_METRICS: Record<string, string> = {
+  up: "Prometheus",
+  patroni_cluster_unlocked: "Patroni /metrics",
+  patroni_primary: "Patroni /metrics",
+  pg_replication_lag_seconds: "postgres_exporter replication collector",
+  pg_stat_archiver_failed_count: "postgres_exporter stat_archiver collector",
+  pg_stat_archiver_last_archive_age: "postgres_exporter stat_archiver collector",
+  pg_stat_activity_count: "postgres_exporter stat_activity collector",
+  pg_settings_max_connections: "postgres_exporter settings collector",
+  redis_aof_last_write_status: "redis_exporter (INFO persistence)",
+  redis_aof_last_bgrewrite_status: "redis_exporter (INFO persistence)",
+  redis_aof_enabled: "redis_exporter (INFO persistence)",
+  redis_memory_used_bytes: "redis_exporter (INFO memory)",
+  redis_memory_max_bytes: "redis_exporter (INFO memory)",
+  container_memory_working_set_bytes: "kubelet cAdvisor",
+  kube_pod_container_resource_limits: "kube-state-metrics",
+  kube_pod_container_status_restarts_total: "kube-state-metrics",
+  kube_horizontalpodautoscaler_status_current_replicas: "kube-state-metrics",
+  kube_horizontalpodautoscaler_spec_max_replicas: "kube-state-metrics",
+  n8n_outbox_pending: "postgres_exporter custom query (outbox)",
+  n8n_outbox_oldest_pending_age_seconds: "postgres_exporter custom query (outbox)",
+  n8n_outbox_failed_last_24h: "postgres_exporter custom query (outbox)",
+};
+
+/** The alert rules, in groups. Thresholds come from monitoring.thresholds. */
+export function alertGroups(config: StackConfig): { name: string; rules: AlertSpec[] }[] {
+  const t = config.monitoring.thresholds;
+  const ns = `namespace="${config.namespace}"`;
+  const n8n: AlertSpec[] = [
+    {
+      alert: "N8nMainDown",
+      expr: `sum(up{${ns}, service="${NAMES.main}"}) == 0 or absent(up{${ns}, service="${NAMES.main}"})`,
+      for: "5m",
+      severity: "critical",
+      summary: "n8n main is down",
+      description: "Prometheus has not scraped a healthy n8n main for 5 minutes: no editor, API or enqueueing.",
+    },
+    {
+      alert: "N8nFailedExecutions",
+      expr: `sum(rate(n8n_workflow_failed_total{${ns}}[5m])) * 60 > ${t.failedExecutionsPerMinute}`,
+      for: "5m",
+      severity: "warning",
+      summary: `More than ${t.failedExecutionsPerMinute} failed executions per minute`,
+      description: "Workflow executions are failing at {{ $value | humanize }} per minute.",
+    },
+    {
+      alert: "N8nQueueBacklog",
+      expr: `max(n8n_scaling_mode_queue_jobs_waiting{${ns}}) > ${t.queueWaiting}`,
+      for: "5m",
+      severity: "warning",
+      summary: `More than ${t.queueWaiting} jobs waiting in the queue`,
+      description: "{{ $value }} jobs are waiting for a worker; workers may be saturated or stuck.",
+    },
+    {
+      alert: "N8nApiLatencyHigh",
+      expr: `histogram_quantile(0.95, sum by (le) (rate(n8n_http_request_duration_seconds_bucket{${ns}, service="${NAMES.main}"}[5m]))) > ${t.apiP95Seconds}`,
+      for: "10m",
+      severity: "warning",
+      summary: `API p95 latency above ${t.apiP95Seconds * 1000} ms`,
+      description: "The 95th percentile of n8n main's HTTP request duration is {{ $value | humanizeDuration }}.",
+    },
+    {
+      alert: "N8nWorkersAtMaximum",
+      expr: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_status_current_replicas{${ns}, horizontalpodautoscaler=~".*${NAMES.worker}"}) >= max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_spec_max_replicas{${ns}, horizontalpodautoscaler=~".*${NAMES.worker}"})`,
+      for: `${t.workersAtMaxMinutes}m`,
+      severity: "warning",
+      summary: "Workers pinned at the autoscaler's maximum",
+      description: `Workers have run at workers.maxReplicas for ${t.workersAtMaxMinutes} minutes; raise it or find the slow workflows.`,
+    },
+  ];
+  const kubernetes: AlertSpec[] = [
+    {
+      alert: "ContainerMemoryHigh",
+      expr: `sum by (pod, container) (container_memory_working_set_bytes{${ns}, container!="", container!="POD"}) / sum by (pod, container) (kube_pod_container_resource_limits{${ns}, resource="memory"}) * 100 > ${t.memoryPercentOfLimit}`,
+      for: "15m",
+      severity: "warning",
+      summary: `Container memory above ${t.memoryPercentOfLimit} % of its limit`,
+      description: "{{ $labels.pod }}/{{ $labels.container }} uses {{ $value | humanize }} % of its memory limit.",
+    },
+    {
+      alert: "PodRestarting",
+      expr: `increase(kube_pod_container_status_restarts_total{${ns}}[15m]) > ${t.podRestarts}`,
+      for: "0m",
+      severity: "warning",
+      summary: "A container keeps restarting",
+      description: "{{ $labels.pod }}/{{ $labels.container }} restarted {{ $value | humanize }} times in 15 minutes.",
+    },
+  ];
+  const postgres: AlertSpec[] = [
+    {
+      alert: "PatroniNoLeader",
+      expr: `max(patroni_cluster_unlocked{${ns}}) == 1 or sum(patroni_primary{${ns}}) == 0`,
+      for: "1m",
+      severity: "critical",
+      summary: "PostgreSQL has no leader",
+      description: "No Patroni member holds the leader lock: n8n cannot write.",
+    },
+    {
+      alert: "PostgresReplicationLag",
+      expr: `max by (pod) (pg_replication_lag_seconds{${ns}}) > ${t.replicationLagSeconds}`,
+      for: "5m",
+      severity: "warning",
+      summary: `A replica lags more than ${t.replicationLagSeconds} s`,
+      description: "{{ $labels.pod }} replays WAL {{ $value | humanizeDuration }} behind the leader.",
+    },
+    {
+      alert: "PostgresWalArchiveFailing",
+      expr: `increase(pg_stat_archiver_failed_count{${ns}}[10m]) > 0`,
+      for: "0m",
+      severity: "critical",
+      summary: "WAL archiving to S3 fails",
+      description: "{{ $labels.pod }} failed to archive WAL segments: point-in-time recovery is at risk.",
+    },
+    {
+      alert: "PostgresWalArchiveStale",
+      expr: `max(pg_stat_archiver_last_archive_age{${ns}} and on (pod) (patroni_primary{${ns}} == 1)) > ${t.archiveAgeSeconds}`,
+      for: "5m",
+      severity: "critical",
+      summary: "No WAL segment archived recently",
+      description: `The leader has archived nothing for {{ $value | humanizeDuration }} although archive_timeout is ${config.postgres.archive.timeoutSeconds} s.`,
+    },
+  ];
+  const redis: AlertSpec[] = [
+    {
+      alert: "RedisAofWriteFailing",
+      expr: `min(redis_aof_last_write_status{${ns}}) == 0 or min(redis_aof_last_bgrewrite_status{${ns}}) == 0`,
+      for: "1m",
+      severity: "critical",
+      summary: "Redis cannot write its append-only file",
+      description: "The queue is no longer durable: a restart now would lose jobs.",
+    },
+    {
+      alert: "RedisMemoryNearMax",
+      expr: `max(redis_memory_used_bytes{${ns}} / redis_memory_max_bytes{${ns}} > 0) * 100 > ${t.redisMemoryPercent}`,
+      for: "5m",
+      severity: "warning",
+      summary: `Redis above ${t.redisMemoryPercent} % of maxmemory`,
+      description: "Under noeviction Redis refuses writes at maxmemory: n8n could not enqueue.",
+    },
+  ];
+  const outbox: AlertSpec[] = [
+    {
+      alert: "OutboxOldestPendingStale",
+      expr: `max(n8n_outbox_oldest_pending_age_seconds{${ns}}) > ${t.outboxOldestPendingSeconds}`,
+      for: "1m",
+      severity: "warning",
+      summary: "The oldest outbox event waits too long",
+      description: "The oldest pending outbox row is {{ $value | humanizeDuration }} old.",
+    },
+    {
+      alert: "OutboxBacklog",
+      expr: `max(n8n_outbox_pending{${ns}}) > ${t.outboxBacklog}`,
+      for: "10m",
+      severity: "warning",
+      summary: `More than ${t.outboxBacklog} outbox events pending`,
+      description: "{{ $value }} outbox rows are pending: consumers are not keeping up.",
+    },
+    {
+      alert: "OutboxFailedEvents",
+      expr: `sum by (event_type) (n8n_outbox_failed_last_24h{${ns}}) > 0`,
+      for: "0m",
+      severity: "critical",
+      summary: "Outbox events failed for good",
+      description:
+        "{{ $value }} {{ $labels.event_type }} events exhausted their retries in the last 24 h (dead letters).",
+    },
+  ];
+  return [
+    { name: "n8n", rules: n8n },
+    { name: "n8n-kubernetes", rules: kubernetes },
+    { name: "n8n-postgres", rules: postgres },
+    { name: "n8n-redis", rules: redis },
+    ...(config.postgres.outbox.enabled ? [{ name: "n8n-outbox", rules: outbox }] : []),
+  ];
+}
+
+/** README anchor of an alert's runbook (GitHub's heading slug). */
+export function runbookAnchor(alert: string): string {
+  return alert.toLowerCase();
+}
+
+export function prometheusRule(config: StackConfig, namespace: Input<string>) {
+  const base = config.monitoring.runbookBaseUrl;
+  return {
+    apiVersion: "monitoring.coreos.com/v1",
+    kind: "PrometheusRule",
+    metadata: { name: "n8n", namespace, labels: monitoringLabels(config) },
+    spec: {
+      groups: alertGroups(config).map((g) => ({
+        name: g.name,
+        rules: g.rules.map((r) => ({
+          alert: r.alert,
+          expr: r.expr,
+          for: r.for,
+          labels: { severity: r.severity },
+          annotations: {
+            summary: r.summary,
+            description: r.description,
+            runbook_url: `${base}#${runbookAnchor(r.alert)}`,
+          },
+        })),
+      })),
+    },
+  };
+}
+
+interface PanelSpec {
+  title: string;
+  unit: string;
+  targets: { expr: string; legend: string }[];
+}
+
+/** The dashboard's panels (REQUIREMENTS R4): queue, executions, latency, scaling, database, Redis. */
+export function dashboardPanels(config: StackConfig): PanelSpec[] {
+  const ns = `namespace="${config.namespace}"`;
+  return [
+    {
+      title: "Queue: waiting and active jobs",
+      unit: "short",
+      targets: [
+        { expr: `max(n8n_scaling_mode_queue_jobs_waiting{${ns}})`, legend: "waiting" },
+        { expr: `max(n8n_scaling_mode_queue_jobs_active{${ns}})`, legend: "active" },
+      ],
+    },
+    {
+      title: "Executions per second by status",
+      unit: "ops",
+      targets: [
+        { expr: `sum(rate(n8n_workflow_success_total{${ns}}[5m]))`, legend: "success" },
+        { expr: `sum(rate(n8n_workflow_failed_total{${ns}}[5m]))`, legend: "failed" },
+        { expr: `sum(rate(n8n_scaling_mode_queue_jobs_completed{${ns}}[5m]))`, legend: "jobs completed" },
+      ],
+    },
+    {
+      title: "Execution duration p95",
+      unit: "s",
+      targets: [
+        {
+          expr: `histogram_quantile(0.95, sum by (le) (rate(n8n_workflow_execution_duration_seconds_bucket{${ns}}[5m])))`,
+          legend: "p95",
+        },
+      ],
+    },
+    {
+      title: "API latency p95",
+      unit: "s",
+      targets: [
+        {
+          expr: `histogram_quantile(0.95, sum by (le) (rate(n8n_http_request_duration_seconds_bucket{${ns}, service="${NAMES.main}"}[5m])))`,
+          legend: "p95",
+        },
+      ],
+    },
+    {
+      title: "Workers vs autoscaler maximum",
+      unit: "short",
+      targets: [
+        {
+          expr: `max(kube_horizontalpodautoscaler_status_current_replicas{${ns}, horizontalpodautoscaler=~".*${NAMES.worker}"})`,
+          legend: "workers",
+        },
+        {
+          expr: `max(kube_horizontalpodautoscaler_spec_max_replicas{${ns}, horizontalpodautoscaler=~".*${NAMES.worker}"})`,
+          legend: "maximum",
+        },
+      ],
+    },
+    {
+      title: "PostgreSQL connections vs max_connections",
+      unit: "short",
+      targets: [
+        { expr: `sum by (pod) (pg_stat_activity_count{${ns}})`, legend: "{{pod}}" },
+        { expr: `max(pg_settings_max_connections{${ns}})`, legend: "max_connections" },
+      ],
+    },
+    {
+      title: "Replication lag",
+      unit: "s",
+      targets: [{ expr: `max by (pod) (pg_replication_lag_seconds{${ns}})`, legend: "{{pod}}" }],
+    },
+    {
+      title: "Seconds since the last archived WAL segment",
+      unit: "s",
+      targets: [
+        {
+          expr: `max(pg_stat_archiver_last_archive_age{${ns}} and on (pod) (patroni_primary{${ns}} == 1))`,
+          legend: "leader",
+        },
+      ],
+    },
+    {
+      title: "Redis memory vs maxmemory",
+      unit: "bytes",
+      targets: [
+        { expr: `max(redis_memory_used_bytes{${ns}})`, legend: "used" },
+        { expr: `max(redis_memory_max_bytes{${ns}})`, legend: "maxmemory" },
+      ],
+    },
+    {
+      title: "Redis AOF status (1 = ok)",
+      unit: "short",
+      targets: [
+        { expr: `min(redis_aof_last_write_status{${ns}})`, legend: "last write" },
+        { expr: `min(redis_aof_enabled{${ns}})`, legend: "enabled" },
+      ],
+    },
+  ];
+}
+
+/** Grafana dashboard JSON (schema 39) with a Prometheus datasource variable. */
+export function dashboardJson(config: StackConfig) {
+  return {
+    title: `n8n (${config.stack})`,
+    uid: `n8n-${config.stack}`.slice(0, 40),
+    schemaVersion: 39,
+    editable: false,
+    time: { from: "now-6h", to: "now" },
+    refresh: "1m",
+    tags: ["n8n", "n8n-cluster"],
+    templating: {
+      list: [{ name: "datasource", type: "datasource", query: "prometheus", label: "Prometheus" }],
+    },
+    panels: dashboardPanels(config).map((p, i) => ({
+      id: i + 1,
+      type: "timeseries",
+      title: p.title,
+      datasource: { type: "prometheus", uid: "${datasource}" },
+      gridPos: { x: (i % 2) * 12, y: Math.floor(i / 2) * 8, w: 12, h: 8 },
+      fieldConfig: { defaults: { unit: p.unit }, overrides: [] },
+      targets: p.targets.map((t, j) => ({ expr: t.expr, legendFormat: t.legend, refId: String.fromCharCode(65 + j) })),
+    })),
+  };
+}
+
+export function dashboardConfigMap(config: StackConfig) {
+  return {
+    metadata: {
+      name: `n8n-${config.stack}-dashboard`,
+      namespace: config.monitoring.dashboardNamespace,
+      labels: { ...labels(labelContext(config), "monitoring"), ...config.monitoring.dashboardLabels },
+    },
+    data: { [`n8n-${config.stack}.json`]: JSON.stringify(dashboardJson(config), null, 2) },
+  };
+}
+
+export interface N8nMonitoringArgs {
+  config: StackConfig;
+  namespace: pulumi.Input<string>;
+}
+
+export class N8nMonitoring extends pulumi.ComponentResource {
+  constructor(name: string, args: N8nMonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("n8n-cluster:monitoring:N8nMonitoring", name, {}, opts);
+    const { config, namespace } = args;
+    const m = config.monitoring;
+    const child = { parent: this };
+    if (m.serviceMonitors) {
+      for (const target of scrapeTargets(config)) {
+        new k8s.apiextensions.CustomResource(
+          `${name}-${target.name}`,
+          serviceMonitor(config, namespace, target),
+          child,
+        );
+      }
+    }
+    if (m.prometheusRules) {
+      new k8s.apiextensions.CustomResource(`${name}-rules`, prometheusRule(config, namespace), child);
+    }
+    if (m.dashboard) new k8s.core.v1.ConfigMap(`${name}-dashboard`, dashboardConfigMap(config), child);
+    this.registerOutputs({});
+  }
+}
