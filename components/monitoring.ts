@@ -395,6 +395,7 @@ export function dashboardJson(config: StackConfig) {
       id: i + 1,
       type: "timeseries",
       title: p.title,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a template literal.
       datasource: { type: "prometheus", uid: "${datasource}" },
       gridPos: { x: (i % 2) * 12, y: Math.floor(i / 2) * 8, w: 12, h: 8 },
       fieldConfig: { defaults: { unit: p.unit }, overrides: [] },
