@@ -48,6 +48,9 @@ export const DB_USERS = {
   monitoring: "postgres_exporter",
 } as const;
 
+/** Annotation on the Secret holding the encryption key: where the key came from (read by the policy pack). */
+export const KEY_SOURCE_ANNOTATION = "n8n-cluster/encryption-key-source";
+
 /** Label that names a Service, so a ServiceMonitor selects exactly that one. */
 export const SERVICE_LABEL = "n8n-cluster/service";
 

@@ -147,6 +147,7 @@ export function postgresExporterContainer(config: StackConfig) {
     ],
     ports: [{ name: "exporter", containerPort: PORTS.postgresExporter }],
     livenessProbe: { httpGet: { path: "/", port: "exporter" }, periodSeconds: 30, timeoutSeconds: 5 },
+    readinessProbe: { httpGet: { path: "/", port: "exporter" }, periodSeconds: 15, timeoutSeconds: 5 },
     resources: { requests: { cpu: "20m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
     securityContext: { ...restrictedContainerSecurityContext(), runAsUser: 65534, runAsGroup: 65534 },
     volumeMounts: outbox ? [{ name: "exporter-queries", mountPath: EXPORTER_QUERIES, readOnly: true }] : [],

@@ -116,6 +116,7 @@ export function exporterContainer(config: StackConfig) {
     ],
     ports: [{ name: "metrics", containerPort: PORTS.redisExporter }],
     livenessProbe: { httpGet: { path: "/health", port: "metrics" }, periodSeconds: 30, timeoutSeconds: 5 },
+    readinessProbe: { httpGet: { path: "/health", port: "metrics" }, periodSeconds: 15, timeoutSeconds: 5 },
     resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
     securityContext: { ...restrictedContainerSecurityContext(), runAsUser: EXPORTER_UID, runAsGroup: EXPORTER_UID },
   };

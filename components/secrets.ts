@@ -7,7 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { type LabelContext, labels } from "./labels";
-import { SECRETS, type SecretGroup } from "./names";
+import { KEY_SOURCE_ANNOTATION, SECRETS, type SecretGroup } from "./names";
 
 /** One value kept in a Secret: where it lives and how long a generated one is. */
 export interface SecretValueSpec {
@@ -35,6 +35,7 @@ export function secretObject<V>(
   namespace: string | pulumi.Output<string>,
   ctx: LabelContext,
   values: Record<string, V>,
+  annotations: Record<string, string> = {},
 ) {
   const def = SECRETS[group];
   const keys = def.keys as Record<string, string>;
@@ -45,7 +46,7 @@ export function secretObject<V>(
     stringData[key] = value;
   }
   return {
-    metadata: { name: def.name, namespace, labels: labels(ctx, "secrets") },
+    metadata: { name: def.name, namespace, labels: labels(ctx, "secrets"), annotations },
     type: "Opaque",
     stringData,
   };
@@ -87,9 +88,17 @@ export class N8nSecrets extends pulumi.ComponentResource {
     const secrets = Object.fromEntries(
       groups.map((group) => [
         group,
-        new k8s.core.v1.Secret(`${name}-${group}`, secretObject(group, namespace, args.labels, values[group]), {
-          parent: this,
-        }),
+        new k8s.core.v1.Secret(
+          `${name}-${group}`,
+          secretObject(
+            group,
+            namespace,
+            args.labels,
+            values[group],
+            group === "n8n" ? { [KEY_SOURCE_ANNOTATION]: args.encryptionKey ? "stack-secret" : "generated" } : {},
+          ),
+          { parent: this },
+        ),
       ]),
     ) as Record<SecretGroup, k8s.core.v1.Secret>;
 

@@ -18,6 +18,11 @@ export interface RecordedResource {
   protect: boolean;
   /** The `ignoreChanges` resource option. */
   ignoreChanges: string[];
+  /** The URN the mock monitor gave it. */
+  urn: string;
+  /** URNs this resource depends on, in all and per input property. */
+  dependencies: string[];
+  propertyDependencies: Record<string, string[]>;
   inputs: Record<string, unknown>;
 }
 
@@ -58,22 +63,26 @@ export class MockRecorder implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
   /** Every secret value the mocks generated, so callers can prove none leaks into output. */
   readonly generatedSecrets: string[] = [];
-  private readonly registrations = new Map<string, { parent?: string; protect: boolean; ignoreChanges: string[] }>();
+  private readonly registrations = new Map<string, Registration>();
 
   /** Called by the monitor hook below with what `newResource` is not told: parent and options. */
   noteRegistration(
     type: string,
     name: string,
     parentUrn: string | undefined,
-    protect: boolean,
-    ignoreChanges: string[],
+    details: Omit<Registration, "parent">,
   ): void {
     const isStack = parentUrn === undefined || parentUrn.endsWith("::pulumi:pulumi:Stack");
     this.registrations.set(`${type}::${name}`, {
       parent: isStack ? undefined : parentUrn.split("::").pop(),
-      protect,
-      ignoreChanges,
+      ...details,
     });
+  }
+
+  /** Called once the monitor has answered a registration with its URN. */
+  noteUrn(type: string, name: string, urn: string): void {
+    const r = this.resources.find((x) => x.type === type && x.name === name);
+    if (r) r.urn = urn;
   }
 
   newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
@@ -87,6 +96,9 @@ export class MockRecorder implements pulumi.runtime.Mocks {
         custom: args.custom ?? false,
         protect: registration?.protect ?? false,
         ignoreChanges: registration?.ignoreChanges ?? [],
+        urn: "",
+        dependencies: registration?.dependencies ?? [],
+        propertyDependencies: registration?.propertyDependencies ?? {},
         inputs,
       });
     }
@@ -136,8 +148,17 @@ export class MockRecorder implements pulumi.runtime.Mocks {
   }
 }
 
+interface Registration {
+  parent?: string;
+  protect: boolean;
+  ignoreChanges: string[];
+  dependencies: string[];
+  propertyDependencies: Record<string, string[]>;
+}
+
+type RegisterCallback = (err: unknown, response?: { getUrn(): string }) => void;
 interface HookableMonitor {
-  registerResource(req: unknown, callback: unknown): Promise<void>;
+  registerResource(req: unknown, callback: RegisterCallback): Promise<void>;
 }
 interface RegisterRequest {
   getType(): string;
@@ -145,6 +166,8 @@ interface RegisterRequest {
   getParent(): string;
   getProtect(): boolean;
   getIgnorechangesList(): string[];
+  getDependenciesList(): string[];
+  getPropertydependenciesMap(): { forEach(f: (value: { getUrnsList(): string[] }, key: string) => void): void };
 }
 
 /**
@@ -163,14 +186,20 @@ export async function installMocks(
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
     const r = req as RegisterRequest;
-    recorder.noteRegistration(
-      r.getType(),
-      r.getName(),
-      r.getParent() || undefined,
-      r.getProtect(),
-      r.getIgnorechangesList(),
-    );
-    return register(req, callback);
+    const propertyDependencies: Record<string, string[]> = {};
+    r.getPropertydependenciesMap().forEach((value, key) => {
+      propertyDependencies[key] = value.getUrnsList();
+    });
+    recorder.noteRegistration(r.getType(), r.getName(), r.getParent() || undefined, {
+      protect: r.getProtect(),
+      ignoreChanges: r.getIgnorechangesList(),
+      dependencies: r.getDependenciesList(),
+      propertyDependencies,
+    });
+    return register(req, (err, response) => {
+      if (response) recorder.noteUrn(r.getType(), r.getName(), response.getUrn());
+      callback(err, response);
+    });
   };
   const full = Object.fromEntries(Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `${project}:${k}`, v]));
   pulumi.runtime.setAllConfig(
