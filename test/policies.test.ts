@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { KEY_SOURCE_ANNOTATION as PROGRAM_ANNOTATION } from "../components/names";
 import {
@@ -22,7 +24,7 @@ import {
 } from "../policies/policies";
 import type { RecordedResource } from "../render/mocks";
 import type { StackRun } from "../render/run";
-import { runStackFile } from "./harness";
+import { ROOT, runStackFile } from "./harness";
 import { evaluatePack, type Violation, validateResource, validateStack } from "./policy-harness";
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
@@ -278,7 +280,14 @@ const n8nContainer = (inputs: Manifest) => inputs.spec.template.spec.containers[
 describe.each(["staging", "prod"])("stack %s under the whole pack", (stack) => {
   let run: StackRun;
   let violations: Violation[];
-  const opts = stack === "prod" ? { stackTags: { environment: "production" } } : {};
+  // The policy config the users' CI passes for this stack (policies/config.<stack>.json).
+  const opts = {
+    config: JSON.parse(readFileSync(join(ROOT, "policies", `config.${stack}.json`), "utf8")) as Record<
+      string,
+      Record<string, unknown>
+    >,
+    ...(stack === "prod" ? { stackTags: { environment: "production" } } : {}),
+  };
   beforeAll(async () => {
     run = await runStackFile(stack);
     violations = await evaluatePack(run.resources, opts);
