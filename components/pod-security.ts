@@ -1,5 +1,5 @@
 /**
- * Pod Security Standards "restricted", declared once: every pod and container the program builds
+ * Pod Security Standards "restricted", and the volumes pods get, declared once: every pod and container the program builds
  * takes its securityContext from here.
  */
 
@@ -31,5 +31,22 @@ export function scratchVolume(name: string, mountPath: string, sizeLimit = "1Gi"
   return {
     volume: { name, emptyDir: { sizeLimit } },
     mount: { name, mountPath },
+  };
+}
+
+/** A ReadWriteOnce volume claim template for a StatefulSet (the cluster's default class when unset). */
+export function volumeClaimTemplate(
+  name: string,
+  labels: Record<string, string>,
+  size: string,
+  storageClass: string | undefined,
+) {
+  return {
+    metadata: { name, labels },
+    spec: {
+      accessModes: ["ReadWriteOnce"],
+      ...(storageClass ? { storageClassName: storageClass } : {}),
+      resources: { requests: { storage: size } },
+    },
   };
 }

@@ -9,7 +9,7 @@ import { memoryBytes, toMebibytes } from "../config/quantity";
 import { type ComponentName, labels, selectorLabels } from "./labels";
 import { labelContext } from "./n8n-workload";
 import { APP_DATABASE, AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, SERVICE_LABEL, secretKeyRef } from "./names";
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./pod-security";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext, volumeClaimTemplate } from "./pod-security";
 import {
   type ArchiveTarget,
   DUMP_PREFIX,
@@ -50,15 +50,26 @@ export function spiloSecurityContext() {
   return { ...restrictedContainerSecurityContext(), readOnlyRootFilesystem: false };
 }
 
-export function postgresServiceAccount(config: StackConfig, namespace: Input<string>, roleArn?: Input<string>) {
+/** A ServiceAccount, annotated for IRSA when it has an IAM role. */
+function serviceAccount(
+  config: StackConfig,
+  name: string,
+  namespace: Input<string>,
+  roleArn: Input<string> | undefined,
+  automountToken: boolean,
+) {
   return {
     metadata: {
-      ...meta(config, NAMES.postgresServiceAccount, namespace),
+      ...meta(config, name, namespace),
       ...(roleArn ? { annotations: { "eks.amazonaws.com/role-arn": roleArn } } : {}),
     },
-    // Patroni talks to the Kubernetes API (its DCS): this pod needs its token.
-    automountServiceAccountToken: true,
+    automountServiceAccountToken: automountToken,
   };
+}
+
+export function postgresServiceAccount(config: StackConfig, namespace: Input<string>, roleArn?: Input<string>) {
+  // Patroni talks to the Kubernetes API (its DCS): this pod needs its token.
+  return serviceAccount(config, NAMES.postgresServiceAccount, namespace, roleArn, true);
 }
 
 /** What Patroni's Kubernetes DCS needs in its own namespace, and nothing cluster-wide. */
@@ -258,16 +269,7 @@ export function postgresStatefulSet<S extends Input<string>>(
           ],
         },
       },
-      volumeClaimTemplates: [
-        {
-          metadata: { name: "pgdata", labels: pods },
-          spec: {
-            accessModes: ["ReadWriteOnce"],
-            ...(p.storageClass ? { storageClassName: p.storageClass } : {}),
-            resources: { requests: { storage: p.storageSize } },
-          },
-        },
-      ],
+      volumeClaimTemplates: [volumeClaimTemplate("pgdata", pods, p.storageSize, p.storageClass)],
     },
   };
 }
@@ -446,13 +448,7 @@ export interface DumpTarget<S extends Input<string> = string> {
 }
 
 export function dumpServiceAccount(config: StackConfig, namespace: Input<string>, roleArn?: Input<string>) {
-  return {
-    metadata: {
-      ...meta(config, NAMES.postgresDump, namespace),
-      ...(roleArn ? { annotations: { "eks.amazonaws.com/role-arn": roleArn } } : {}),
-    },
-    automountServiceAccountToken: false,
-  };
+  return serviceAccount(config, NAMES.postgresDump, namespace, roleArn, false);
 }
 
 /** Nightly pg_dump -Fc of the n8n database into the Object Lock bucket. */

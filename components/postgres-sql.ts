@@ -10,17 +10,25 @@ import type { StackConfig } from "../config";
  * (\getenv, psql 15+) so it is on no command line, and statement logging is off for the session so
  * it never reaches the server log.
  */
+/**
+ * The idempotent create-or-update of a login role whose password comes from the environment:
+ * statement logging off first, so the password never reaches the server log.
+ */
+function loginRoleSql(userVar: string, passwordVar: string, attributes: string): string {
+  return `SET log_statement = 'none';
+SET log_min_duration_statement = -1;
+SELECT format('CREATE ROLE %I LOGIN', :'${userVar}')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'${userVar}') \\gexec
+ALTER ROLE :"${userVar}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION ${attributes}PASSWORD :'${passwordVar}';
+`;
+}
+
 export function appUserSql(): string {
   return `\\set ON_ERROR_STOP on
 \\getenv app_password APP_PASSWORD
 \\getenv app_user APP_USER
 \\getenv app_db APP_DATABASE
-SET log_statement = 'none';
-SET log_min_duration_statement = -1;
-SELECT format('CREATE ROLE %I LOGIN', :'app_user')
-  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user') \\gexec
-ALTER ROLE :"app_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'app_password';
-SELECT format('CREATE DATABASE %I OWNER %I', :'app_db', :'app_user')
+${loginRoleSql("app_user", "app_password", "NOBYPASSRLS ")}SELECT format('CREATE DATABASE %I OWNER %I', :'app_db', :'app_user')
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'app_db') \\gexec
 ALTER DATABASE :"app_db" OWNER TO :"app_user";
 REVOKE ALL ON DATABASE :"app_db" FROM PUBLIC;
@@ -37,12 +45,7 @@ export function monitoringUserSql(): string {
 \\getenv monitoring_user MONITORING_USER
 \\getenv monitoring_password MONITORING_PASSWORD
 \\getenv app_db APP_DATABASE
-SET log_statement = 'none';
-SET log_min_duration_statement = -1;
-SELECT format('CREATE ROLE %I LOGIN', :'monitoring_user')
-  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'monitoring_user') \\gexec
-ALTER ROLE :"monitoring_user" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION CONNECTION LIMIT 5 PASSWORD :'monitoring_password';
-GRANT pg_monitor TO :"monitoring_user";
+${loginRoleSql("monitoring_user", "monitoring_password", "CONNECTION LIMIT 5 ")}GRANT pg_monitor TO :"monitoring_user";
 GRANT CONNECT ON DATABASE :"app_db" TO :"monitoring_user";
 `;
 }

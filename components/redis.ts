@@ -11,7 +11,12 @@ import { memoryBytes } from "../config/quantity";
 import { labels, selectorLabels } from "./labels";
 import { labelContext } from "./n8n-workload";
 import { NAMES, PORTS, SERVICE_LABEL, secretKeyRef } from "./names";
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext, scratchVolume } from "./pod-security";
+import {
+  restrictedContainerSecurityContext,
+  restrictedPodSecurityContext,
+  scratchVolume,
+  volumeClaimTemplate,
+} from "./pod-security";
 
 /** uid/gid of user redis in the official image; the exporter image runs as 59000. */
 export const REDIS_UID = 999;
@@ -142,16 +147,7 @@ export function redisStatefulSet(config: StackConfig, namespace: Input<string>) 
           volumes: [{ name: "config", configMap: { name: NAMES.redis } }, runVolume().volume, tmpVolume().volume],
         },
       },
-      volumeClaimTemplates: [
-        {
-          metadata: { name: "data", labels: pods },
-          spec: {
-            accessModes: ["ReadWriteOnce"],
-            ...(r.storageClass ? { storageClassName: r.storageClass } : {}),
-            resources: { requests: { storage: r.storageSize } },
-          },
-        },
-      ],
+      volumeClaimTemplates: [volumeClaimTemplate("data", pods, r.storageSize, r.storageClass)],
     },
   };
 }
