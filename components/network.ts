@@ -19,6 +19,8 @@ export type Endpoint =
   | { kind: "all" }
   /** Pods of this stack with one of these components (and these extra labels). */
   | { kind: "pods"; components: ComponentName[]; extraLabels?: Record<string, string> }
+  /** Pods in this namespace that others create, known by their labels (cert-manager's solver). */
+  | { kind: "labelled"; labels: Record<string, string> }
   /** Pods in another namespace (all of them unless labels are given). */
   | { kind: "namespace"; namespace: string; podLabels?: Record<string, string> }
   /** Addresses outside the cluster's pods. */
@@ -36,6 +38,10 @@ export interface Flow {
   to: Endpoint;
   ports: FlowPort[];
 }
+
+/** cert-manager's HTTP-01 solver pods: their label and port. */
+export const ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver";
+export const ACME_SOLVER_PORT = 8089;
 
 const tcp = (...ports: number[]): FlowPort[] => ports.map((port) => ({ port, protocol: "TCP" }));
 const pods = (...components: ComponentName[]): Endpoint => ({ kind: "pods", components });
@@ -62,6 +68,17 @@ export function networkFlows(config: StackConfig): Flow[] {
       to: pods("main", "webhook"),
       ports: tcp(PORTS.n8n),
     },
+    ...(config.ingress.enabled
+      ? [
+          {
+            // cert-manager runs its HTTP-01 solver in the Ingress's namespace; the controller must reach it.
+            name: "ingress-to-acme-solver",
+            from: { kind: "namespace", namespace: net.ingressControllerNamespace } as Endpoint,
+            to: { kind: "labelled", labels: { [ACME_SOLVER_LABEL]: "true" } } as Endpoint,
+            ports: tcp(ACME_SOLVER_PORT),
+          },
+        ]
+      : []),
     { name: "n8n-to-postgres", from: pods(...N8N), to: primary, ports: tcp(PORTS.postgres) },
     {
       name: "jobs-to-postgres",
@@ -109,6 +126,7 @@ export function networkFlows(config: StackConfig): Flow[] {
 /** Label selector of an in-namespace endpoint. */
 function podSelector(config: StackConfig, e: Endpoint) {
   if (e.kind === "all") return {};
+  if (e.kind === "labelled") return { matchLabels: e.labels };
   if (e.kind !== "pods") throw new Error(`${e.kind} endpoints select no pods of this namespace`);
   return {
     matchLabels: { "app.kubernetes.io/instance": config.stack, ...(e.extraLabels ?? {}) },
@@ -121,6 +139,7 @@ function peers(config: StackConfig, e: Endpoint) {
   switch (e.kind) {
     case "all":
     case "pods":
+    case "labelled":
       return [{ podSelector: podSelector(config, e) }];
     case "namespace":
       return [
@@ -138,7 +157,7 @@ function peers(config: StackConfig, e: Endpoint) {
   }
 }
 
-const inNamespace = (e: Endpoint) => e.kind === "all" || e.kind === "pods";
+const inNamespace = (e: Endpoint) => e.kind === "all" || e.kind === "pods" || e.kind === "labelled";
 
 export function defaultDenyPolicy(config: StackConfig, namespace: Input<string>) {
   return {

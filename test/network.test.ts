@@ -140,6 +140,7 @@ function actorsOf(config: StackConfig, run: StackRun): Actors {
     }
   }
   add("rogue-in-namespace", ns, { app: "debug" });
+  add("acme-solver", ns, { "acme.cert-manager.io/http01-solver": "true" });
   add("ingress-controller", config.network.ingressControllerNamespace, { "app.kubernetes.io/name": "ingress-nginx" });
   add("prometheus", config.network.prometheusNamespace, { "app.kubernetes.io/name": "prometheus" });
   add("kube-dns", config.network.dns.namespace, config.network.dns.podLabels);
@@ -171,6 +172,8 @@ function flowAllows(config: StackConfig, from: Endpoint, to: Endpoint, port: num
           fe.components.includes(e.pod.labels["app.kubernetes.io/component"] as never) &&
           Object.entries(fe.extraLabels ?? {}).every(([k, v]) => e.pod.labels[k] === v)
         );
+      case "labelled":
+        return inStack(e) && "pod" in e && selects({ matchLabels: fe.labels }, e.pod.labels);
       case "namespace":
         return "pod" in e && e.pod.namespace === fe.namespace && selects({ matchLabels: fe.podLabels }, e.pod.labels);
       case "cidrs": {
@@ -188,6 +191,7 @@ function flowAllows(config: StackConfig, from: Endpoint, to: Endpoint, port: num
 }
 
 const PROBE_PORTS: [number, string][] = [
+  [8089, "TCP"],
   [53, "UDP"],
   [53, "TCP"],
   [80, "TCP"],
@@ -282,6 +286,8 @@ describe.each(["staging", "prod"])("stack %s: the full flow matrix", (stack) => 
     expect(can("prometheus", "n8n-worker", PORTS.n8n)).toBe(true);
     expect(can("prometheus", "postgres-primary", PORTS.patroni)).toBe(true);
     expect(can("prometheus", "n8n-redis", PORTS.redisExporter)).toBe(true);
+    // cert-manager's HTTP-01 solver answers the challenge through the ingress controller.
+    expect(can("ingress-controller", "acme-solver", 8089)).toBe(true);
   });
 
   it("and nothing else: the flows that must stay closed", () => {
@@ -310,6 +316,9 @@ describe.each(["staging", "prod"])("stack %s: the full flow matrix", (stack) => 
     expect(can("n8n-worker", "private-host", 443)).toBe(false);
     expect(can("n8n-worker", "cloud-metadata", 80)).toBe(false);
     expect(can("n8n-worker", "n8n-main", PORTS.runnerBroker)).toBe(false);
+    // The solver is reachable from the controller only, on its port only.
+    expect(can("other-namespace", "acme-solver", 8089)).toBe(false);
+    expect(can("ingress-controller", "acme-solver", 80)).toBe(false);
     // A stray pod in the namespace gets nothing but DNS.
     expect(can("rogue-in-namespace", "postgres-primary", PORTS.postgres)).toBe(false);
     expect(can("rogue-in-namespace", "n8n-redis", PORTS.redis)).toBe(false);
