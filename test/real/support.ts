@@ -1,0 +1,190 @@
+/**
+ * Support for the real-server suites: the rendered manifests, test values for every Secret,
+ * free loopback ports, and processes that are always stopped, pass or fail.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseAllDocuments } from "yaml";
+import type { Manifest } from "../../render/manifests";
+
+export const ROOT = resolve(__dirname, "..", "..");
+
+/** Where scripts/real-setup.sh put Node 24 and n8n. */
+export const CACHE =
+  process.env.N8N_CLUSTER_CACHE ??
+  join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/root", ".cache"), "n8n-cluster");
+
+/** The manifests of `npm run render -- <stack>` (test:real renders first). */
+export function manifests(stack: string): Manifest[] {
+  const text = readFileSync(join(ROOT, "out", stack, "manifests.yaml"), "utf8");
+  return parseAllDocuments(text).map((d) => d.toJS() as Manifest);
+}
+
+export function find(list: Manifest[], kind: string, name: string): Manifest {
+  const m = list.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!m) throw new Error(`${kind}/${name} is not rendered`);
+  return m;
+}
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
+}
+export interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+}
+
+export function containerOf(m: Manifest, name: string): Container {
+  const spec = m.spec as { template: { spec: { containers: Container[]; initContainers?: Container[] } } };
+  const c = [...(spec.template.spec.initContainers ?? []), ...spec.template.spec.containers].find(
+    (x) => x.name === name,
+  );
+  if (!c) throw new Error(`${m.metadata.name} has no container ${name}`);
+  return c;
+}
+
+/** The test value behind a secretKeyRef: deterministic, long enough, never a real secret. */
+export function secretValue(name: string, key: string): string {
+  return `test-${name}-${key}`.replace(/[^A-Za-z0-9-]/g, "").padEnd(40, "x");
+}
+
+/** A container's env as a process env: Secret references resolved to test values, then overrides. */
+export function resolveEnv(c: Container, overrides: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of c.env ?? []) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.secretKeyRef)
+      env[e.name] = secretValue(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key);
+  }
+  return { ...env, ...overrides };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createServer();
+    srv.once("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      srv.close(() => done(port));
+    });
+  });
+}
+
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 120_000,
+  everyMs = 500,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+/** A server process in its own process group; its output is kept for assertions. */
+export class Server {
+  readonly output: string[] = [];
+  private readonly child: ChildProcess;
+  private exited = false;
+
+  constructor(
+    readonly name: string,
+    command: string,
+    args: string[],
+    options: { env?: Record<string, string>; cwd?: string } = {},
+  ) {
+    this.child = spawn(command, args, {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...options.env },
+      cwd: options.cwd,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const keep = (b: Buffer) => this.output.push(...b.toString().split("\n").filter(Boolean));
+    this.child.stdout?.on("data", keep);
+    this.child.stderr?.on("data", keep);
+    this.child.on("exit", () => {
+      this.exited = true;
+    });
+    RUNNING.add(this);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  /** Sends a signal to the whole process group. */
+  signal(sig: NodeJS.Signals): void {
+    if (this.exited || !this.child.pid) return;
+    try {
+      process.kill(-this.child.pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+
+  async stop(graceMs = 15_000): Promise<void> {
+    this.signal("SIGTERM");
+    const deadline = Date.now() + graceMs;
+    while (!this.exited && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    this.signal("SIGKILL");
+    while (!this.exited) await new Promise((r) => setTimeout(r, 50));
+    RUNNING.delete(this);
+  }
+
+  async kill(): Promise<void> {
+    this.signal("SIGKILL");
+    while (!this.exited) await new Promise((r) => setTimeout(r, 50));
+    RUNNING.delete(this);
+  }
+}
+
+const RUNNING = new Set<Server>();
+
+/** Stops every server still running (afterAll of each suite). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...RUNNING].map((s) => s.stop(5_000)));
+}
+
+/** A scratch directory, optionally owned by a system user (PostgreSQL refuses to run as root). */
+export function scratchDir(prefix: string, owner?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  if (owner) {
+    const id = spawnSync("id", ["-u", owner], { encoding: "utf8" }).stdout.trim();
+    const gid = spawnSync("id", ["-g", owner], { encoding: "utf8" }).stdout.trim();
+    chownSync(dir, Number(id), Number(gid));
+  }
+  return dir;
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export function writeFile(path: string, text: string, owner?: string): void {
+  writeFileSync(path, text);
+  if (owner) spawnSync("chown", [owner, path]);
+}
+
+export { mkdirSync };
