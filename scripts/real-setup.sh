@@ -8,8 +8,7 @@ cd "$(dirname "$0")/.."
 
 NODE_VERSION=24.21.0
 CACHE="${N8N_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/n8n-cluster}"
-N8N_VERSION=$(node -e 'const c=require("./config");process.stdout.write(c.stackConfigSchema.shape.n8n.parse(undefined).version)' 2>/dev/null || true)
-N8N_VERSION="${N8N_VERSION:-2.40.7}"
+N8N_VERSION=$(node_modules/.bin/tsx scripts/n8n-version.ts staging)
 mkdir -p "$CACHE"
 
 need_apt=()

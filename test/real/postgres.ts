@@ -24,11 +24,12 @@ export async function startPostgres(
   parameters: Record<string, string> = {},
   existingDir?: string,
   port?: number,
+  superuserPassword: string = SUPERUSER_PASSWORD,
 ): Promise<Postgres> {
   const dir = existingDir ?? scratchDir("pg", "postgres");
   const data = join(dir, "data");
   if (!existingDir) {
-    writeFile(join(dir, "pw"), SUPERUSER_PASSWORD, "postgres");
+    writeFile(join(dir, "pw"), superuserPassword, "postgres");
     const init = asPostgres(`${BIN}/initdb`, [
       "-D",
       data,
@@ -102,7 +103,7 @@ export async function startPostgres(
       ],
       {
         encoding: "utf8",
-        env: { ...process.env, PGPASSWORD: SUPERUSER_PASSWORD, PGSSLMODE: "require", ...extraEnv },
+        env: { ...process.env, PGPASSWORD: superuserPassword, PGSSLMODE: "require", ...extraEnv },
       },
     );
     if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
