@@ -87,6 +87,9 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
   const procs: Record<string, Process> = {};
   const workflowId = `e2e${randomUUID().replaceAll("-", "").slice(0, 13)}`;
   const path = `e2e-${randomUUID()}`;
+  const codeWorkflowId = `code${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  const codePath = `code-${randomUUID()}`;
+  const brokerPorts: Record<string, number> = {};
 
   /** The process env of a rendered n8n container, moved to loopback. */
   async function n8nEnv(c: Container, role: string, userFolder: string) {
@@ -102,7 +105,7 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
         DB_POSTGRESDB_PORT: String(pg.port),
         QUEUE_BULL_REDIS_HOST: "127.0.0.1",
         QUEUE_BULL_REDIS_PORT: String(redis.port),
-        N8N_RUNNERS_BROKER_PORT: String(await freePort()),
+        N8N_RUNNERS_BROKER_PORT: String((brokerPorts[role] = await freePort())),
         ...(role === "worker" ? { QUEUE_HEALTH_CHECK_PORT: String(port) } : {}),
       }),
     };
@@ -199,10 +202,42 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
       settings: { executionOrder: "v1" },
       active: false,
     };
-    const wfFile = join(cliDir, "workflow.json");
-    writeFile(wfFile, JSON.stringify(workflow));
-    cli(cliEnv, ["import:workflow", `--input=${wfFile}`]);
-    cli(cliEnv, ["publish:workflow", `--id=${workflowId}`]);
+    // And a webhook -> Code workflow that answers with its last node: the Code node runs in a task runner.
+    const codeWorkflow = {
+      id: codeWorkflowId,
+      name: `code ${stack}`,
+      nodes: [
+        {
+          id: randomUUID(),
+          name: "Webhook",
+          type: "n8n-nodes-base.webhook",
+          typeVersion: 2,
+          position: [0, 0],
+          webhookId: randomUUID(),
+          parameters: { httpMethod: "POST", path: codePath, responseMode: "lastNode", options: {} },
+        },
+        {
+          id: randomUUID(),
+          name: "Code",
+          type: "n8n-nodes-base.code",
+          typeVersion: 2,
+          position: [220, 0],
+          parameters: { jsCode: "return [{ json: { doubled: $input.first().json.body.i * 2 } }];" },
+        },
+      ],
+      connections: { Webhook: { main: [[{ node: "Code", type: "main", index: 0 }]] } },
+      settings: { executionOrder: "v1" },
+      active: false,
+    };
+    for (const [id, wf] of [
+      [workflowId, workflow],
+      [codeWorkflowId, codeWorkflow],
+    ] as const) {
+      const wfFile = join(cliDir, `${id}.json`);
+      writeFile(wfFile, JSON.stringify(wf));
+      cli(cliEnv, ["import:workflow", `--input=${wfFile}`]);
+      cli(cliEnv, ["publish:workflow", `--id=${id}`]);
+    }
 
     procs.main = await startProcess("n8n-main", main);
     for (const name of deployments.filter((d) => d !== "n8n-main")) {
@@ -268,6 +303,42 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
       2_000,
     );
     expect(completed).toBeGreaterThanOrEqual(REQUESTS);
+  });
+
+  it("runs a Code node in a task runner started with the sidecar's rendered env and token", async () => {
+    // The n8nio/runners image starts runners through its Go launcher (not on npm); this does the
+    // launcher's two steps by hand: trade the auth token for a grant token, start @n8n/task-runner.
+    const worker = find(list, "Deployment", "n8n-worker");
+    const sidecar = containerOf(worker, "task-runners");
+    const broker = `http://127.0.0.1:${brokerPorts.worker}`;
+    const env = resolveEnv(sidecar, { N8N_RUNNERS_TASK_BROKER_URI: broker });
+    expect(env.N8N_RUNNERS_AUTH_TOKEN).toBe(resolveEnv(containerOf(worker, "n8n")).N8N_RUNNERS_AUTH_TOKEN);
+    const grant = await fetch(`${broker}/runners/auth`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: env.N8N_RUNNERS_AUTH_TOKEN }),
+    });
+    expect(grant.status).toBe(200);
+    const token = ((await grant.json()) as { data: { token: string } }).data.token;
+    const runnerMain = join(CACHE, `n8n-${N8N_VERSION}`, "node_modules", "@n8n", "task-runner", "dist", "start.js");
+    const runner = new Server("task-runner", NODE, [runnerMain], { env: { ...env, N8N_RUNNERS_GRANT_TOKEN: token } });
+    const target = procs["n8n-webhook"] ?? (procs.main as Process);
+    const answer = await waitFor(
+      "the Code node's answer",
+      async () => {
+        if (!runner.alive) throw new Error(`runner exited: ${runner.output.slice(-10).join("\n")}`);
+        const res = await fetch(`http://127.0.0.1:${target.port}/webhook/${codePath}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ i: 21 }),
+        });
+        return res.status === 200 ? ((await res.json()) as { doubled?: number }) : undefined;
+      },
+      120_000,
+      2_000,
+    );
+    expect(answer.doubled).toBe(42);
+    await runner.stop();
   });
 
   it("logs no deprecated or unknown setting", () => {
