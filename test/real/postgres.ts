@@ -103,7 +103,13 @@ export async function startPostgres(
       ],
       {
         encoding: "utf8",
-        env: { ...process.env, PGPASSWORD: superuserPassword, PGSSLMODE: "require", ...extraEnv },
+        env: {
+          ...process.env,
+          PGPASSWORD: superuserPassword,
+          PGSSLMODE: "require",
+          PGGSSENCMODE: "disable",
+          ...extraEnv,
+        },
       },
     );
     if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);

@@ -3,7 +3,7 @@
  * free loopback ports, and processes that are always stopped, pass or fail.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -99,10 +99,13 @@ export async function waitFor<T>(
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
-/** A server process in its own process group; its output is kept for assertions. */
+/**
+ * A server process in its own process group. Its output goes to a file, not a pipe: a pipe fills
+ * up and stalls the server whenever the test blocks (spawnSync) instead of reading it.
+ */
 export class Server {
-  readonly output: string[] = [];
   private readonly child: ChildProcess;
+  private readonly logFile: string;
   private exited = false;
 
   constructor(
@@ -111,19 +114,24 @@ export class Server {
     args: string[],
     options: { env?: Record<string, string>; cwd?: string } = {},
   ) {
+    this.logFile = join(mkdtempSync(join(tmpdir(), `${name}-log-`)), "output.log");
+    const fd = openSync(this.logFile, "a");
     this.child = spawn(command, args, {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...options.env },
       cwd: options.cwd,
       detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", fd, fd],
     });
-    const keep = (b: Buffer) => this.output.push(...b.toString().split("\n").filter(Boolean));
-    this.child.stdout?.on("data", keep);
-    this.child.stderr?.on("data", keep);
+    closeSync(fd);
     this.child.on("exit", () => {
       this.exited = true;
     });
     RUNNING.add(this);
+  }
+
+  /** Everything the process printed so far, line by line. */
+  get output(): string[] {
+    return readFileSync(this.logFile, "utf8").split("\n").filter(Boolean);
   }
 
   get pid(): number {

@@ -1,0 +1,279 @@
+/**
+ * Patroni failover with the rendered timings and synchronous mode (prod): three members of
+ * Debian's patroni + postgresql-15 on loopback. The one substitution is the DCS: etcd stands in for
+ * the Kubernetes API. Also local: ports, data directories, a throwaway TLS certificate, the WAL-G
+ * archive_command (/bin/true: no S3 here) and one pg_hba line that lets members replicate over
+ * loopback (the rendered ones admit the pod CIDRs).
+ */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import {
+  containerOf,
+  find,
+  freePort,
+  manifests,
+  removeDir,
+  Server,
+  scratchDir,
+  stopAll,
+  waitFor,
+  writeFile,
+} from "./support";
+
+interface Spilo {
+  bootstrap: { dcs: Record<string, unknown> & { postgresql: { parameters: Record<string, string> } } };
+  postgresql: { parameters: Record<string, string>; pg_hba: string[] };
+}
+
+const stack = "prod";
+const sts = find(manifests(stack), "StatefulSet", "n8n-postgres");
+const spilo = JSON.parse(
+  containerOf(sts, "postgres").env?.find((e) => e.name === "SPILO_CONFIGURATION")?.value ?? "{}",
+) as Spilo;
+const MEMBERS = 3;
+const PASSWORDS = {
+  superuser: "test-superuser-0123456789abcdefghij",
+  replication: "test-replication-0123456789abcdefg",
+};
+
+interface Member {
+  name: string;
+  pgPort: number;
+  apiPort: number;
+  dir: string;
+  server: Server;
+}
+
+const dirs: string[] = [];
+let etcdPort = 0;
+const members: Member[] = [];
+
+function psql(m: Member, sql: string): { ok: boolean; out: string; err: string } {
+  const r = spawnSync(
+    "psql",
+    [
+      "-X",
+      "-At",
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(m.pgPort),
+      "-U",
+      "postgres",
+      "-d",
+      "postgres",
+      "-c",
+      sql,
+    ],
+    {
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        PGPASSWORD: PASSWORDS.superuser,
+        PGCONNECT_TIMEOUT: "10",
+        PGSSLMODE: "prefer",
+        PGGSSENCMODE: "disable",
+      },
+      timeout: 20_000,
+    },
+  );
+  return { ok: r.status === 0, out: (r.stdout ?? "").trim(), err: `${r.status} ${r.error ?? ""} ${r.stderr ?? ""}` };
+}
+
+async function role(m: Member): Promise<string | undefined> {
+  const res = await fetch(`http://127.0.0.1:${m.apiPort}/patroni`).catch(() => undefined);
+  if (!res || !res.ok) return undefined;
+  return ((await res.json()) as { role?: string }).role;
+}
+
+async function leader(candidates: Member[]): Promise<Member | undefined> {
+  for (const m of candidates) {
+    const r = await role(m);
+    if (r === "master" || r === "primary") return m;
+  }
+  return undefined;
+}
+
+function patroniConfig(m: Member, dir: string) {
+  const { ttl, loop_wait, retry_timeout, maximum_lag_on_failover, synchronous_mode, synchronous_mode_strict } =
+    spilo.bootstrap.dcs;
+  return {
+    scope: "n8n-postgres",
+    name: m.name,
+    restapi: { listen: `127.0.0.1:${m.apiPort}`, connect_address: `127.0.0.1:${m.apiPort}` },
+    etcd3: { hosts: [`127.0.0.1:${etcdPort}`] },
+    bootstrap: {
+      dcs: {
+        ttl,
+        loop_wait,
+        retry_timeout,
+        maximum_lag_on_failover,
+        synchronous_mode,
+        synchronous_mode_strict,
+        postgresql: { use_pg_rewind: true, use_slots: true, parameters: spilo.bootstrap.dcs.postgresql.parameters },
+      },
+      initdb: [{ encoding: "UTF8" }, "data-checksums"],
+    },
+    postgresql: {
+      listen: `127.0.0.1:${m.pgPort}`,
+      connect_address: `127.0.0.1:${m.pgPort}`,
+      data_dir: join(dir, "data"),
+      bin_dir: "/usr/lib/postgresql/15/bin",
+      pgpass: join(dir, "pgpass"),
+      authentication: {
+        superuser: { username: "postgres", password: PASSWORDS.superuser },
+        replication: { username: "standby", password: PASSWORDS.replication },
+      },
+      parameters: {
+        ...spilo.postgresql.parameters,
+        archive_command: "/bin/true",
+        unix_socket_directories: dir,
+        ssl_cert_file: join(dir, "server.crt"),
+        ssl_key_file: join(dir, "server.key"),
+      },
+      pg_hba: ["host replication standby 127.0.0.1/32 scram-sha-256", ...spilo.postgresql.pg_hba],
+    },
+  };
+}
+
+function startMember(m: Member): Server {
+  return new Server(m.name, "runuser", ["-u", "postgres", "--", "patroni", join(m.dir, "patroni.yml")]);
+}
+
+beforeAll(async () => {
+  const etcdDir = scratchDir("etcd");
+  dirs.push(etcdDir);
+  etcdPort = await freePort();
+  const peerPort = await freePort();
+  new Server(
+    "etcd",
+    "etcd",
+    [
+      "--name",
+      "e1",
+      "--data-dir",
+      join(etcdDir, "data"),
+      "--listen-client-urls",
+      `http://127.0.0.1:${etcdPort}`,
+      "--advertise-client-urls",
+      `http://127.0.0.1:${etcdPort}`,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${peerPort}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${peerPort}`,
+      "--initial-cluster",
+      `e1=http://127.0.0.1:${peerPort}`,
+    ],
+    { env: { ETCD_UNSUPPORTED_ARCH: "" } },
+  );
+  await waitFor(
+    "etcd",
+    async () => ((await fetch(`http://127.0.0.1:${etcdPort}/health`).catch(() => undefined))?.ok ? true : undefined),
+    30_000,
+  );
+
+  for (let i = 0; i < MEMBERS; i++) {
+    const dir = scratchDir(`patroni${i}`, "postgres");
+    dirs.push(dir);
+    const m = { name: `n8n-postgres-${i}`, pgPort: await freePort(), apiPort: await freePort(), dir } as Member;
+    spawnSync("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=localhost",
+      "-keyout",
+      join(dir, "server.key"),
+      "-out",
+      join(dir, "server.crt"),
+    ]);
+    spawnSync("chown", ["postgres:postgres", join(dir, "server.key"), join(dir, "server.crt")]);
+    spawnSync("chmod", ["600", join(dir, "server.key")]);
+    writeFile(join(dir, "patroni.yml"), stringify(patroniConfig(m, dir)), "postgres");
+    members.push(m);
+  }
+  // The first member bootstraps the cluster; the others clone from it.
+  (members[0] as Member).server = startMember(members[0] as Member);
+  await waitFor("a leader", () => leader(members.slice(0, 1)), 120_000, 1_000);
+  for (const m of members.slice(1)) m.server = startMember(m);
+  await waitFor(
+    "every member streaming",
+    async () => {
+      const roles = await Promise.all(members.map(role));
+      return roles.filter((r) => r === "replica" || r === "sync_standby").length === MEMBERS - 1 ? true : undefined;
+    },
+    180_000,
+    1_000,
+  );
+});
+
+afterAll(async () => {
+  await stopAll();
+  for (const d of dirs) removeDir(d);
+});
+
+describe("Patroni with the rendered timings", () => {
+  it("runs synchronous mode with Patroni's timing rule", async () => {
+    const { ttl, loop_wait, retry_timeout, synchronous_mode } = spilo.bootstrap.dcs as Record<string, number | boolean>;
+    expect(synchronous_mode).toBe(true);
+    expect((loop_wait as number) + 2 * (retry_timeout as number)).toBeLessThanOrEqual(ttl as number);
+    const primary = (await leader(members)) as Member;
+    await waitFor(
+      "a synchronous standby",
+      () => {
+        const r = psql(primary, "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'");
+        return r.ok && Number(r.out) >= 1 ? true : undefined;
+      },
+      60_000,
+      1_000,
+    );
+  });
+
+  it("fails over after SIGKILL of the leader without losing a committed row", async () => {
+    const primary = (await leader(members)) as Member;
+    expect(psql(primary, "CREATE TABLE IF NOT EXISTS failover_probe (id int PRIMARY KEY)").ok).toBe(true);
+    const committed: number[] = [];
+    for (let i = 1; i <= 200; i++) {
+      const r = psql(primary, `INSERT INTO failover_probe VALUES (${i})`);
+      if (r.ok) committed.push(i);
+      else {
+        console.log("insert failed", i, r.err, await Promise.all(members.map(role)));
+        console.log(members.map((m) => m.server.output.slice(-8).join("\n")).join("\n-----\n"));
+        break;
+      }
+    }
+    expect(committed).toHaveLength(200);
+
+    const killedAt = Date.now();
+    await primary.server.kill();
+    // PostgreSQL runs in Patroni's process group: both are gone at once, as in a node crash.
+    const survivors = members.filter((m) => m !== primary);
+    const promoted = await waitFor(
+      "a new leader that accepts writes",
+      async () => {
+        const m = await leader(survivors);
+        return m && psql(m, "INSERT INTO failover_probe VALUES (100000)").ok ? m : undefined;
+      },
+      180_000,
+      250,
+    );
+    const seconds = (Date.now() - killedAt) / 1000;
+    console.log(`failover: ${promoted.name} accepted writes ${seconds.toFixed(1)} s after the leader was killed`);
+    const ttl = spilo.bootstrap.dcs.ttl as number;
+    const loopWait = spilo.bootstrap.dcs.loop_wait as number;
+    expect(seconds).toBeLessThan(ttl + 2 * loopWait + 15);
+
+    const rows = psql(promoted, "SELECT id FROM failover_probe WHERE id <= 200 ORDER BY id")
+      .out.split("\n")
+      .map(Number);
+    expect(rows).toEqual(committed);
+  });
+});
