@@ -94,6 +94,8 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
   /** The process env of a rendered n8n container, moved to loopback. */
   async function n8nEnv(c: Container, role: string, userFolder: string) {
     const port = await freePort();
+    const brokerPort = await freePort();
+    brokerPorts[role] = brokerPort;
     return {
       port,
       env: resolveEnv(c, {
@@ -105,7 +107,7 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
         DB_POSTGRESDB_PORT: String(pg.port),
         QUEUE_BULL_REDIS_HOST: "127.0.0.1",
         QUEUE_BULL_REDIS_PORT: String(redis.port),
-        N8N_RUNNERS_BROKER_PORT: String((brokerPorts[role] = await freePort())),
+        N8N_RUNNERS_BROKER_PORT: String(brokerPort),
         ...(role === "worker" ? { QUEUE_HEALTH_CHECK_PORT: String(port) } : {}),
       }),
     };

@@ -86,7 +86,7 @@ function psql(m: Member, sql: string): { ok: boolean; out: string; err: string }
 
 async function role(m: Member): Promise<string | undefined> {
   const res = await fetch(`http://127.0.0.1:${m.apiPort}/patroni`).catch(() => undefined);
-  if (!res || !res.ok) return undefined;
+  if (!res?.ok) return undefined;
   return ((await res.json()) as { role?: string }).role;
 }
 
