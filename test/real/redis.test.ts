@@ -2,10 +2,22 @@
  * Redis from the rendered config: the ConfigMap's redis.conf and the container's own start
  * command, with only the data directory, the port and the listen address moved to loopback.
  */
-import Bull from "bull";
+import { createRequire } from "node:module";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Redis, startRedis } from "./redis-server";
-import { containerOf, find, manifests, removeDir, resolveEnv, stopAll } from "./support";
+import { CACHE, containerOf, find, manifests, N8N_VERSION, removeDir, resolveEnv, stopAll } from "./support";
+
+/** The bull that n8n itself ships (from the installed n8n), so the test queues exactly as n8n does. */
+interface BullQueue {
+  addBulk(jobs: { data: unknown }[]): Promise<unknown>;
+  getWaitingCount(): Promise<number>;
+  close(): Promise<void>;
+}
+type BullConstructor = new (name: string, options: { prefix?: string; redis: Record<string, unknown> }) => BullQueue;
+const Bull = createRequire(join(CACHE, `n8n-${N8N_VERSION}`, "node_modules", "n8n", "package.json"))(
+  "bull",
+) as BullConstructor;
 
 const stack = "staging";
 const n8nEnv = resolveEnv(containerOf(find(manifests(stack), "Deployment", "n8n-worker"), "n8n"));

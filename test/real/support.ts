@@ -23,6 +23,17 @@ export function manifests(stack: string): Manifest[] {
   return parseAllDocuments(text).map((d) => d.toJS() as Manifest);
 }
 
+/** The n8n release the rendered staging stack runs (scripts/real-setup.sh installs the same). */
+export const N8N_VERSION = (() => {
+  const main = manifests("staging").find((m) => m.kind === "Deployment" && m.metadata.name === "n8n-main");
+  const containers = (main?.spec as { template: { spec: { containers: { name: string; image: string }[] } } }).template
+    .spec.containers;
+  return containers
+    .find((c) => c.name === "n8n")
+    ?.image.split(":")
+    .pop() as string;
+})();
+
 export function find(list: Manifest[], kind: string, name: string): Manifest {
   const m = list.find((x) => x.kind === kind && x.metadata.name === name);
   if (!m) throw new Error(`${kind}/${name} is not rendered`);
