@@ -26,12 +26,10 @@ export function manifests(stack: string): Manifest[] {
 /** The n8n release the rendered staging stack runs (scripts/real-setup.sh installs the same). */
 export const N8N_VERSION = (() => {
   const main = manifests("staging").find((m) => m.kind === "Deployment" && m.metadata.name === "n8n-main");
-  const containers = (main?.spec as { template: { spec: { containers: { name: string; image: string }[] } } }).template
-    .spec.containers;
-  return containers
-    .find((c) => c.name === "n8n")
-    ?.image.split(":")
-    .pop() as string;
+  if (!main) throw new Error("render staging first (npm run render -- staging)");
+  const spec = main.spec as { template: { spec: { containers: { name: string; image: string }[] } } };
+  const image = spec.template.spec.containers.find((c) => c.name === "n8n")?.image ?? "";
+  return image.split(":").pop() as string;
 })();
 
 export function find(list: Manifest[], kind: string, name: string): Manifest {
