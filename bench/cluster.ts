@@ -7,9 +7,9 @@
  * Needs what `bash scripts/real-setup.sh` installs and a render of staging.
  */
 import { randomUUID } from "node:crypto";
-import { appendFileSync, existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import {
   importAndPublish,
   loopbackOverrides,
@@ -37,8 +37,8 @@ import {
   waitFor,
   writeFile,
 } from "../test/real/support";
+import { median, publish } from "./results";
 
-const ROOT = resolve(__dirname, "..");
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -217,12 +217,6 @@ async function run(variant: Variant): Promise<Result> {
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
-
 async function main() {
   if (!existsSync(N8N)) throw new Error("run `bash scripts/real-setup.sh` first");
   const results: Result[] = [];
@@ -267,11 +261,7 @@ async function main() {
     `Ratio a/b: requests/s ${(a.rps / b.rps).toFixed(2)}, executions/s ${(a.eps / b.eps).toFixed(2)}.`,
     "",
   ].join("\n");
-  const out = join(ROOT, "bench", "RESULTS.md");
-  if (!existsSync(out))
-    writeFileSync(out, "# Benchmark results\n\nEach section is one run of a bench command, newest last.\n\n");
-  appendFileSync(out, `${report}\n`);
-  process.stdout.write(`${report}\n`);
+  publish(report);
 }
 
 main().catch(async (err: unknown) => {

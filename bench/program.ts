@@ -6,21 +6,16 @@
  *  - the unit suite: `npm test`, wall time.
  */
 import { spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { PROJECT } from "../components/names";
 import { renderFiles, runStack } from "../render/run";
 import { readStackFile } from "../render/stack-files";
+import { median, publish } from "./results";
 
 const ROOT = resolve(__dirname, "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 
 function wholeProcess(): { seconds: number[]; peakMiB: number[] } {
   const seconds: number[] = [];
@@ -89,11 +84,7 @@ async function main() {
     `| unit suite (\`npm test\`) | ${suite.toFixed(1)} s | 1 | <= 30 s |`,
     "",
   ].join("\n");
-  const out = join(ROOT, "bench", "RESULTS.md");
-  if (!existsSync(out))
-    writeFileSync(out, "# Benchmark results\n\nEach section is one run of a bench command, newest last.\n\n");
-  appendFileSync(out, `${report}\n`);
-  process.stdout.write(`${report}\n`);
+  publish(report);
 }
 
 main().catch((err: unknown) => {

@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { selfSignedCertificate } from "./postgres";
 import {
   containerOf,
   find,
@@ -180,23 +181,7 @@ beforeAll(async () => {
     const dir = scratchDir(`patroni${i}`, "postgres");
     dirs.push(dir);
     const m = { name: `n8n-postgres-${i}`, pgPort: await freePort(), apiPort: await freePort(), dir } as Member;
-    spawnSync("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=localhost",
-      "-keyout",
-      join(dir, "server.key"),
-      "-out",
-      join(dir, "server.crt"),
-    ]);
-    spawnSync("chown", ["postgres:postgres", join(dir, "server.key"), join(dir, "server.crt")]);
-    spawnSync("chmod", ["600", join(dir, "server.key")]);
+    selfSignedCertificate(dir);
     writeFile(join(dir, "patroni.yml"), stringify(patroniConfig(m, dir)), "postgres");
     members.push(m);
   }

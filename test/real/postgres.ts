@@ -19,6 +19,16 @@ function asPostgres(command: string, args: string[]) {
   return spawnSync("runuser", ["-u", "postgres", "--", command, ...args], { encoding: "utf8" });
 }
 
+/** A throwaway server.crt/server.key in `dir`, owned by postgres (Spilo generates its own likewise). */
+export function selfSignedCertificate(dir: string): void {
+  const key = join(dir, "server.key");
+  const crt = join(dir, "server.crt");
+  const args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"];
+  if (spawnSync("openssl", [...args, "-keyout", key, "-out", crt]).status !== 0) throw new Error("openssl failed");
+  spawnSync("chown", ["postgres:postgres", key, crt]);
+  spawnSync("chmod", ["600", key]);
+}
+
 /** initdb (once per dir) and start with the given parameters (-c name=value). */
 export async function startPostgres(
   parameters: Record<string, string> = {},
@@ -42,24 +52,7 @@ export async function startPostgres(
       "UTF8",
     ]);
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
-    const cert = spawnSync("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=localhost",
-      "-keyout",
-      join(dir, "server.key"),
-      "-out",
-      join(dir, "server.crt"),
-    ]);
-    if (cert.status !== 0) throw new Error("openssl failed");
-    spawnSync("chown", ["postgres:postgres", join(dir, "server.key"), join(dir, "server.crt")]);
-    spawnSync("chmod", ["600", join(dir, "server.key")]);
+    selfSignedCertificate(dir);
   }
   const p = port ?? (await freePort());
   const settings: Record<string, string> = {
