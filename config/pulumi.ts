@@ -34,6 +34,22 @@ export function decodeConfigValue(key: string, text: string): unknown {
   }
 }
 
+/**
+ * The project's keys of a config map (`project:key` -> text) as the object the schema validates;
+ * the secret keys stay out of it (they are read as secrets, never parsed or echoed).
+ */
+export function decodeProjectConfig(all: Record<string, string>, project: string): Record<string, unknown> {
+  const prefix = `${project}:`;
+  const secretKeys = new Set<string>(SECRET_KEYS);
+  const raw: Record<string, unknown> = {};
+  for (const [fullKey, text] of Object.entries(all)) {
+    if (!fullKey.startsWith(prefix)) continue;
+    const key = fullKey.slice(prefix.length);
+    if (!secretKeys.has(key)) raw[key] = decodeConfigValue(key, text);
+  }
+  return raw;
+}
+
 export interface LoadedStack {
   config: StackConfig;
   secrets: Partial<Record<SecretKey, pulumi.Output<string>>>;
@@ -42,16 +58,7 @@ export interface LoadedStack {
 /** Reads and validates the config of the current stack; throws ConfigError on a user mistake. */
 export function loadStackConfig(project: string = pulumi.getProject()): LoadedStack {
   const stack = pulumi.getStack();
-  const prefix = `${project}:`;
-  const raw: Record<string, unknown> = {};
-  const secretKeys = new Set<string>(SECRET_KEYS);
-  for (const [fullKey, text] of Object.entries(pulumi.runtime.allConfig())) {
-    if (!fullKey.startsWith(prefix)) continue;
-    const key = fullKey.slice(prefix.length);
-    if (!secretKeys.has(key)) raw[key] = decodeConfigValue(key, text);
-  }
-
-  const config = parseStackConfig(stack, raw);
+  const config = parseStackConfig(stack, decodeProjectConfig(pulumi.runtime.allConfig(), project));
 
   const cfg = new pulumi.Config(project);
   const secrets: LoadedStack["secrets"] = {};

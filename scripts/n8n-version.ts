@@ -2,16 +2,10 @@
 import { resolve } from "node:path";
 import { PROJECT } from "../components/names";
 import { parseStackConfig } from "../config";
-import { decodeConfigValue } from "../config/pulumi";
+import { decodeProjectConfig } from "../config/pulumi";
 import { readStackFile } from "../render/stack-files";
 
 const stack = process.argv[2] ?? "staging";
 const file = readStackFile(resolve(__dirname, ".."), stack, PROJECT);
 if (!file) throw new Error(`no Pulumi.${stack}.yaml`);
-const raw = Object.fromEntries(
-  Object.entries(file.config).map(([k, v]) => {
-    const key = k.slice(PROJECT.length + 1);
-    return [key, decodeConfigValue(key, v)];
-  }),
-);
-process.stdout.write(parseStackConfig(stack, raw).n8n.version);
+process.stdout.write(parseStackConfig(stack, decodeProjectConfig(file.config, PROJECT)).n8n.version);

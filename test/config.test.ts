@@ -1,11 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { PROJECT } from "../components/names";
 import { ConfigError, parseStackConfig } from "../config";
 import { SIZE_PRESETS } from "../config/presets";
 import { decodeConfigValue } from "../config/pulumi";
 import { RESERVED_CONNECTIONS, workerPoolSize } from "../config/resolve";
-import { readStackFile } from "../render/stack-files";
-import { ROOT } from "./harness";
+import { rawStackConfig } from "./harness";
 
 const base = { domain: "n8n.example.com" };
 
@@ -17,18 +15,6 @@ function errorOf(raw: unknown): ConfigError {
     throw err;
   }
   throw new Error("config was accepted");
-}
-
-/** Decodes a committed stack file the way the CLI hands it to the program. */
-function rawOf(stack: string): Record<string, unknown> {
-  const file = readStackFile(ROOT, stack, PROJECT);
-  if (!file) throw new Error(stack);
-  return Object.fromEntries(
-    Object.entries(file.config).map(([k, v]) => {
-      const key = k.slice(PROJECT.length + 1);
-      return [key, decodeConfigValue(key, v)];
-    }),
-  );
 }
 
 describe("valid config", () => {
@@ -76,12 +62,12 @@ describe("valid config", () => {
   });
 
   it("staging is small and prod is HA", () => {
-    const staging = parseStackConfig("staging", rawOf("staging"));
+    const staging = parseStackConfig("staging", rawStackConfig("staging"));
     expect(staging.main.replicas).toBe(1);
     expect([staging.workers.minReplicas, staging.workers.maxReplicas]).toEqual([1, 3]);
     expect(staging.postgres.instances).toBeLessThanOrEqual(2);
 
-    const prod = parseStackConfig("prod", rawOf("prod"));
+    const prod = parseStackConfig("prod", rawStackConfig("prod"));
     expect(prod.production).toBe(true);
     expect(prod.workers.minReplicas).toBeGreaterThanOrEqual(2);
     expect(prod.workers.maxReplicas).toBeGreaterThanOrEqual(10);

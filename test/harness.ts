@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { vi } from "vitest";
 import { PROJECT } from "../components/names";
-import { decodeConfigValue } from "../config/pulumi";
+import { decodeProjectConfig } from "../config/pulumi";
 import { type Manifest, toManifests } from "../render/manifests";
 import { runStack, type StackRun } from "../render/run";
 import { readStackFile } from "../render/stack-files";
@@ -114,10 +114,5 @@ export function podsOf(manifests: Manifest[]): Pod[] {
 export function rawStackConfig(stack: string): Record<string, unknown> {
   const file = readStackFile(ROOT, stack, PROJECT);
   if (!file) throw new Error(`no Pulumi.${stack}.yaml`);
-  return Object.fromEntries(
-    Object.entries(file.config).map(([k, v]) => {
-      const key = k.slice(PROJECT.length + 1);
-      return [key, decodeConfigValue(key, v)];
-    }),
-  );
+  return decodeProjectConfig(file.config, PROJECT);
 }
