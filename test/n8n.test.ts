@@ -16,9 +16,8 @@ import {
 } from "../components/n8n-workload";
 import { NAMES, PORTS, SECRETS } from "../components/names";
 import { parseStackConfig, type StackConfig } from "../config";
-import type { Manifest } from "../render/manifests";
 import type { StackRun } from "../render/run";
-import { findManifest, ROOT, runProgram, runStackFile } from "./harness";
+import { findManifest, type PodContainer, podsOf, ROOT, runProgram, runStackFile } from "./harness";
 
 const FIXTURE = join(ROOT, "test", "fixtures", "env-names-2.40.7.txt");
 const ENV_NAMES = new Set(readFileSync(FIXTURE, "utf8").split("\n").filter(Boolean));
@@ -336,25 +335,9 @@ describe("pod and workload builders (pure)", () => {
 
 const N8N_DEPLOYMENTS = new Set(Object.values(ROLES).map((r) => r.name));
 
-/** The n8n Deployments, with their pod templates. */
-function podTemplates(run: StackRun): [Manifest, { metadata: { labels: Record<string, string> }; spec: PodSpec }][] {
-  return run.manifests
-    .filter((m) => m.kind === "Deployment" && N8N_DEPLOYMENTS.has(m.metadata.name))
-    .map((m) => [
-      m,
-      (m.spec as { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } }).template,
-    ]);
-}
-interface Container {
-  name: string;
-  env?: EnvVar[];
-  ports?: { name: string; containerPort: number }[];
-  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-}
-interface PodSpec {
-  containers: Container[];
-  initContainers?: Container[];
-}
+/** The pods of the n8n Deployments (the harness's reader, limited to them). */
+const n8nPods = (run: StackRun) =>
+  podsOf(run.manifests).filter((p) => p.owner.kind === "Deployment" && N8N_DEPLOYMENTS.has(p.owner.metadata.name));
 
 describe.each(["staging", "prod"])("stack %s: n8n workloads", (stack) => {
   let run: StackRun;
@@ -374,8 +357,8 @@ describe.each(["staging", "prod"])("stack %s: n8n workloads", (stack) => {
   });
 
   it("every env name on an n8n container is one n8n 2.40.7 reads; credentials only by reference", () => {
-    for (const [, t] of podTemplates(run)) {
-      for (const c of [...(t.spec.initContainers ?? []), ...t.spec.containers]) {
+    for (const p of n8nPods(run)) {
+      for (const c of [...(p.spec.initContainers ?? []), ...p.spec.containers]) {
         for (const e of c.env ?? []) {
           expect(ENV_NAMES, `${c.name}: ${e.name}`).toContain(e.name);
           if (SECRET_LIKE.test(e.name)) expect("valueFrom" in e, e.name).toBe(true);
@@ -385,10 +368,10 @@ describe.each(["staging", "prod"])("stack %s: n8n workloads", (stack) => {
   });
 
   it("the runner token is shared between each n8n container and its sidecar", () => {
-    for (const [m, t] of podTemplates(run)) {
-      const token = (c?: Container) => JSON.stringify(c?.env?.find((e) => e.name === "N8N_RUNNERS_AUTH_TOKEN"));
-      expect(token(t.spec.initContainers?.[0]), m.metadata.name).toBe(token(t.spec.containers[0]));
-      expect(token(t.spec.containers[0])).toContain(SECRETS.n8n.keys.runnersAuthToken);
+    for (const p of n8nPods(run)) {
+      const token = (c?: PodContainer) => JSON.stringify(c?.env?.find((e) => e.name === "N8N_RUNNERS_AUTH_TOKEN"));
+      expect(token(p.spec.initContainers?.[0]), p.owner.metadata.name).toBe(token(p.spec.containers[0]));
+      expect(token(p.spec.containers[0])).toContain(SECRETS.n8n.keys.runnersAuthToken);
     }
   });
 

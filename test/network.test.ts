@@ -250,10 +250,12 @@ describe.each(["staging", "prod"])("stack %s: the full flow matrix", (stack) => 
   let run: StackRun;
   let config: StackConfig;
   let can: (from: string, to: string, port: number, protocol?: string) => boolean;
+  let matrix: ReturnType<typeof matrixCases>;
   beforeAll(async () => {
     run = await runStackFile(stack);
     config = parseStackConfig(stack, rawStackConfig(stack));
-    const { actors, world } = matrixCases(config, run);
+    matrix = matrixCases(config, run);
+    const { actors, world } = matrix;
     can = (from, to, port, protocol = "TCP") => {
       const source = actors.pods[from];
       if (!source) throw new Error(`no actor ${from}`);
@@ -263,7 +265,7 @@ describe.each(["staging", "prod"])("stack %s: the full flow matrix", (stack) => 
   });
 
   it("the rendered policies allow exactly what the flow table declares", () => {
-    const { mismatches, allowed, checked } = matrixCases(config, run);
+    const { mismatches, allowed, checked } = matrix;
     expect(mismatches).toEqual([]);
     expect(checked).toBeGreaterThan(1000);
     expect(allowed).toBeGreaterThan(20);
