@@ -84,10 +84,6 @@ export const AWS_KEYS_SECRET = {
 } as const;
 
 export type SecretGroup = keyof typeof SECRETS;
-export type SecretRef<G extends SecretGroup = SecretGroup> = {
-  name: (typeof SECRETS)[G]["name"];
-  key: string;
-};
 
 /** `valueFrom.secretKeyRef` for one value of one of the program's Secrets. */
 export function secretKeyRef<G extends SecretGroup>(group: G, key: keyof (typeof SECRETS)[G]["keys"]) {

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { vi } from "vitest";
 import { PROJECT } from "../components/names";
 import { decodeProjectConfig } from "../config/pulumi";
-import { type Manifest, toManifests } from "../render/manifests";
+import type { Manifest } from "../render/manifests";
 import { runStack, type StackRun } from "../render/run";
 import { readStackFile } from "../render/stack-files";
 
@@ -57,10 +57,6 @@ export function outputValue<T>(output: pulumi.Output<T>): Promise<T> {
 
 export function isSecretOutput(output: pulumi.Output<unknown>): Promise<boolean> {
   return pulumi.isSecret(output);
-}
-
-export function manifestsOf(run: StackRun): Manifest[] {
-  return toManifests(run.resources);
 }
 
 export function findManifest(run: StackRun, kind: string, name: string): Manifest {
