@@ -13,6 +13,12 @@ import { readStackFile } from "../render/stack-files";
 
 export const ROOT = resolve(__dirname, "..");
 
+/** Loads index.ts afresh: it registers its resources as it loads. */
+async function loadProgram(): Promise<Record<string, unknown>> {
+  vi.resetModules();
+  return (await import("../index")) as Record<string, unknown>;
+}
+
 /** Runs index.ts with the given raw config (as a stack file would hold it) and stack secrets. */
 export async function runProgram(
   stack: string,
@@ -28,10 +34,7 @@ export async function runProgram(
     stack,
     config,
     secretKeys: Object.keys(secrets).map((k) => `${PROJECT}:${k}`),
-    load: async () => {
-      vi.resetModules();
-      return (await import("../index")) as Record<string, unknown>;
-    },
+    load: loadProgram,
   });
 }
 
@@ -43,10 +46,7 @@ export async function runStackFile(stack: string): Promise<StackRun> {
     project: PROJECT,
     stack,
     ...file,
-    load: async () => {
-      vi.resetModules();
-      return (await import("../index")) as Record<string, unknown>;
-    },
+    load: loadProgram,
   });
 }
 
