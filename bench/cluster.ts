@@ -1,15 +1,27 @@
 /**
  * P2: the cluster configuration under load. `npm run bench:cluster` drives the same webhook -> Set
- * workflow against (a) n8n with the env, args, Redis and PostgreSQL settings the staging stack
- * renders and (b) n8n's own queue-mode defaults (concurrency 10, pool size 2, save everything, one
- * worker, stock PostgreSQL and Redis), on this machine, in alternating order, and appends requests/s,
- * executions/s, latency percentiles and failures to bench/RESULTS.md with the ratio a/b.
- * Needs what `bash scripts/real-setup.sh` installs and a render of staging.
+ * workflow with autocannon against (a) the n8n processes, env, args, Redis and PostgreSQL settings
+ * the staging stack renders and (b) n8n's own queue-mode defaults (concurrency 10, pool size 2, save
+ * everything, one worker, stock PostgreSQL and Redis), on this machine, in alternating order. It
+ * appends requests/s, executions/s, latency percentiles, failures, CPU per execution of each
+ * process and the ratio a/b to bench/RESULTS.md.
+ *
+ * Executions/s is end to end: executions created / time from the first request until the queue has
+ * drained (no execution left that is not finished), so a variant cannot win by accepting webhooks
+ * faster than it runs them. It is counted from PostgreSQL's execution id sequence, which every
+ * execution advances whether or not its data is kept after success.
+ *
+ * `--without NAME[,NAME...]` adds, for each name, a variant "a without NAME": the rendered staging
+ * stack with that one setting put back to n8n's default, so that each tuned default's own effect is
+ * measured (see the README's sizing section). Needs what `bash scripts/real-setup.sh` installs and
+ * a render of staging.
  */
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import autocannon from "autocannon";
+import type { Manifest } from "../render/manifests";
 import {
   importAndPublish,
   loopbackOverrides,
@@ -20,7 +32,7 @@ import {
   startN8n,
   webhookWorkflow,
 } from "../test/real/n8n-stack";
-import { startPostgres } from "../test/real/postgres";
+import { type Postgres, startPostgres } from "../test/real/postgres";
 import { startRedis } from "../test/real/redis-server";
 import {
   containerOf,
@@ -37,6 +49,7 @@ import {
   waitFor,
   writeFile,
 } from "../test/real/support";
+import { peakRssMiB, treeCpuSeconds } from "./cpu";
 import { median, publish } from "./results";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20);
@@ -44,20 +57,41 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const STACK = "staging";
 
-type Variant = "a: rendered staging" | "b: n8n defaults";
+/**
+ * n8n's defaults for the settings this program tunes (n8n 2.40.7), used by `--without`. A name not
+ * listed here is removed from the env instead, which also gives n8n's default.
+ */
+export const N8N_DEFAULTS: Record<string, string | undefined> = {
+  EXECUTIONS_DATA_SAVE_ON_SUCCESS: "all",
+  EXECUTIONS_DATA_SAVE_ON_ERROR: "all",
+  DB_POSTGRESDB_POOL_SIZE: "2",
+  N8N_LOG_LEVEL: "info",
+};
+
+interface Variant {
+  name: string;
+  rendered: boolean;
+  /** Env changes in every n8n process of a rendered variant; undefined removes the variable. */
+  env: Record<string, string | undefined>;
+}
 
 interface Result {
-  variant: Variant;
-  requests: number;
+  variant: string;
   ok: number;
   failedRequests: number;
   requestsPerSecond: number;
-  executions: number;
+  created: number;
+  succeeded: number;
   failedExecutions: number;
+  unfinished: number;
   executionsPerSecond: number;
   p50: number;
   p95: number;
   p99: number;
+  /** CPU milliseconds per execution, by process kind. */
+  cpu: Record<string, number>;
+  /** Peak resident memory in MiB of the largest n8n process of each role. */
+  rss: Record<string, number>;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -65,71 +99,137 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-/** Fixed connections, fixed duration: each connection sends the next request when the last answered. */
+/** autocannon with fixed connections and duration; every response time is kept for exact percentiles. */
 async function drive(url: string) {
   const latencies: number[] = [];
-  let ok = 0;
-  let failed = 0;
-  const started = performance.now();
-  const end = started + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async (_, c) => {
-      let i = 0;
-      while (performance.now() < end) {
-        const t = performance.now();
-        try {
-          const res = await fetch(url, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ i: `${c}-${i++}` }),
-          });
-          await res.arrayBuffer();
-          if (res.status === 200) ok++;
-          else failed++;
-        } catch {
-          failed++;
-        }
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  return { latencies: latencies.sort((a, b) => a - b), ok, failed, seconds: (performance.now() - started) / 1000 };
+  const r = await new Promise<autocannon.Result>((done, fail) => {
+    const instance = autocannon(
+      {
+        url,
+        method: "POST",
+        connections: CONNECTIONS,
+        duration: SECONDS,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ i: "[<id>]" }),
+        idReplacement: true,
+      },
+      (err, result) => (err ? fail(err) : done(result)),
+    );
+    instance.on("response", (_client, _status, _bytes, ms) => {
+      latencies.push(ms);
+    });
+  });
+  const ok = r["2xx"];
+  return {
+    latencies: latencies.sort((x, y) => x - y),
+    ok,
+    failed: r.non2xx + r.errors + r.timeouts,
+  };
 }
 
-/** One variant: fresh PostgreSQL, Redis, main and one worker; load; drain; count. */
-async function run(variant: Variant): Promise<Result> {
+interface N8nPlan {
+  role: "main" | "worker" | "webhook";
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** The n8n processes of a variant: the Deployments the stack renders, each at its replica count. */
+async function n8nProcesses(
+  list: Manifest[],
+  v: Variant,
+  pg: Postgres,
+  redisPort: number,
+  redisPassword: string,
+  dirs: string[],
+): Promise<N8nPlan[]> {
+  const loopback = async (role: string) => {
+    const dir = scratchDir(`${role}-${v.name.slice(0, 1)}`);
+    dirs.push(dir);
+    return loopbackOverrides({
+      port: await freePort(),
+      brokerPort: await freePort(),
+      userFolder: dir,
+      pgPort: pg.port,
+      redisPort,
+      role,
+    });
+  };
+  const plans: N8nPlan[] = [];
+  const deployments: [string, N8nPlan["role"]][] = [
+    ["n8n-main", "main"],
+    ["n8n-worker", "worker"],
+    ["n8n-webhook", "webhook"],
+  ];
+  for (const [name, role] of deployments) {
+    const d = list.find((m) => m.kind === "Deployment" && m.metadata.name === name);
+    if (!d) continue;
+    const c = containerOf(d, "n8n");
+    const replicas = v.rendered ? ((d.spec as { replicas?: number }).replicas ?? 1) : role === "webhook" ? 0 : 1;
+    for (let i = 0; i < replicas; i++) {
+      const local = await loopback(role);
+      const env = resolveEnv(c, local);
+      if (v.rendered) {
+        for (const [setting, value] of Object.entries(v.env)) {
+          if (value === undefined) delete env[setting];
+          else env[setting] = value;
+        }
+        plans.push({ role, args: c.args ?? [], env });
+        continue;
+      }
+      // n8n's own defaults: only what queue mode and the connection strictly need.
+      plans.push({
+        role,
+        args: role === "worker" ? ["worker", "--concurrency=10"] : ["start"],
+        env: {
+          ...local,
+          EXECUTIONS_MODE: "queue",
+          DB_TYPE: "postgresdb",
+          DB_POSTGRESDB_DATABASE: "n8n",
+          DB_POSTGRESDB_USER: "n8n",
+          DB_POSTGRESDB_PASSWORD: env.DB_POSTGRESDB_PASSWORD as string,
+          QUEUE_BULL_REDIS_PASSWORD: redisPassword,
+          N8N_ENCRYPTION_KEY: env.N8N_ENCRYPTION_KEY as string,
+          ...(role === "worker" ? { QUEUE_HEALTH_CHECK_ACTIVE: "true" } : {}),
+        },
+      });
+    }
+  }
+  return plans;
+}
+
+/** The PostgreSQL parameters Spilo would run with (archiving replaced: there is no bucket here). */
+function renderedPostgresParameters(list: Manifest[]): Record<string, string> {
+  const spilo = JSON.parse(
+    containerOf(find(list, "StatefulSet", "n8n-postgres"), "postgres").env?.find(
+      (e) => e.name === "SPILO_CONFIGURATION",
+    )?.value ?? "{}",
+  ) as {
+    bootstrap: { dcs: { postgresql: { parameters: Record<string, string> } } };
+    postgresql: { parameters: Record<string, string> };
+  };
+  return { ...spilo.bootstrap.dcs.postgresql.parameters, ...spilo.postgresql.parameters, archive_command: "/bin/true" };
+}
+
+/** One variant: fresh PostgreSQL, Redis and n8n processes; load; drain; count. */
+async function run(v: Variant): Promise<Result> {
   const list = manifests(STACK);
-  const rendered = variant.startsWith("a");
   const dirs: string[] = [];
   const superuser = secretValue("n8n-postgres-credentials", "superuser-password");
   try {
-    let pgParams: Record<string, string> = {};
-    if (rendered) {
-      const spilo = JSON.parse(
-        containerOf(find(list, "StatefulSet", "n8n-postgres"), "postgres").env?.find(
-          (e) => e.name === "SPILO_CONFIGURATION",
-        )?.value ?? "{}",
-      ) as {
-        bootstrap: { dcs: { postgresql: { parameters: Record<string, string> } } };
-        postgresql: { parameters: Record<string, string> };
-      };
-      pgParams = {
-        ...spilo.bootstrap.dcs.postgresql.parameters,
-        ...spilo.postgresql.parameters,
-        archive_command: "/bin/true",
-      };
-    }
-    const pg = await startPostgres(pgParams, undefined, undefined, superuser);
+    const pg = await startPostgres(v.rendered ? renderedPostgresParameters(list) : {}, undefined, undefined, superuser);
+
     dirs.push(pg.dir);
     prepareDatabase(list, pg);
 
+    let redis: Server;
     let redisPort: number;
     let redisPassword: string;
-    if (rendered) {
-      const redis = await startRedis(STACK);
-      dirs.push(redis.dir);
-      redisPort = redis.port;
-      redisPassword = redis.password;
+    if (v.rendered) {
+      const r = await startRedis(STACK);
+      dirs.push(r.dir);
+      redis = r.server;
+      redisPort = r.port;
+      redisPassword = r.password;
     } else {
       redisPort = await freePort();
       redisPassword = secretValue("n8n-redis-credentials", "password");
@@ -139,77 +239,68 @@ async function run(variant: Variant): Promise<Result> {
         join(dir, "redis.conf"),
         `bind 127.0.0.1\nport ${redisPort}\ndir ${dir}\nrequirepass "${redisPassword}"\n`,
       );
-      new Server("redis-defaults", "redis-server", [join(dir, "redis.conf")]);
+      redis = new Server("redis-defaults", "redis-server", [join(dir, "redis.conf")]);
       await new Promise((r) => setTimeout(r, 500));
     }
 
-    const envFor = async (deployment: string, role: string) => {
-      const dir = scratchDir(`${role}-${rendered ? "a" : "b"}`);
-      dirs.push(dir);
-      const port = await freePort();
-      const l = { port, brokerPort: await freePort(), userFolder: dir, pgPort: pg.port, redisPort, role };
-      if (rendered) {
-        const c = containerOf(find(list, "Deployment", deployment), "n8n");
-        return { port, args: c.args ?? [], env: resolveEnv(c, loopbackOverrides(l)) };
-      }
-      // n8n's own defaults: only what queue mode and the connection strictly need.
-      const rendersPassword = resolveEnv(containerOf(find(list, "Deployment", deployment), "n8n"));
-      const env: Record<string, string> = {
-        ...loopbackOverrides(l),
-        EXECUTIONS_MODE: "queue",
-        DB_TYPE: "postgresdb",
-        DB_POSTGRESDB_DATABASE: "n8n",
-        DB_POSTGRESDB_USER: "n8n",
-        DB_POSTGRESDB_PASSWORD: rendersPassword.DB_POSTGRESDB_PASSWORD as string,
-        QUEUE_BULL_REDIS_PASSWORD: redisPassword,
-        N8N_ENCRYPTION_KEY: rendersPassword.N8N_ENCRYPTION_KEY as string,
-        ...(role === "worker" ? { QUEUE_HEALTH_CHECK_ACTIVE: "true" } : {}),
-      };
-      return { port, args: role === "worker" ? ["worker", "--concurrency=10"] : ["start"], env };
-    };
-
+    const plans = await n8nProcesses(list, v, pg, redisPort, redisPassword, dirs);
     const id = `bench${randomUUID().replaceAll("-", "").slice(0, 11)}`;
     const path = `bench-${randomUUID()}`;
-    const cli = await envFor("n8n-main", "cli");
+    const cli = plans[0] as N8nPlan;
     importAndPublish(cli.env, cli.env.N8N_USER_FOLDER as string, [webhookWorkflow(id, path, SET_NODE)]);
-    const procs: N8nProcess[] = [];
-    for (const [deployment, role] of [
-      ["n8n-main", "main"],
-      ["n8n-worker", "worker"],
-    ] as const) {
-      const e = await envFor(deployment, role);
-      procs.push(await startN8n(`${role}-${rendered ? "a" : "b"}`, e.args, e.env, e.port));
+    const procs: (N8nProcess & { role: string })[] = [];
+    for (const [i, p] of plans.entries()) {
+      procs.push({ role: p.role, ...(await startN8n(`${p.role}${i}`, p.args, p.env, Number(p.env.N8N_PORT))) });
     }
-    const main = procs[0] as N8nProcess;
+    // Webhook calls go where the Ingress sends them: to the webhook processors when there are any.
+    const target = procs.find((p) => p.role === "webhook") ?? (procs[0] as N8nProcess);
 
-    const load = await drive(`http://127.0.0.1:${main.port}/webhook/${path}`);
-    const count = (where: string) =>
-      Number(pg.psql(`SELECT count(*) FROM execution_entity WHERE "workflowId" = '${id}' AND ${where}`, "n8n"));
-    await waitFor(
-      "the queue to drain",
-      () => (count("status IN ('success', 'error', 'crashed')") >= load.ok ? true : undefined),
-      300_000,
-      1_000,
-    ).catch(() => undefined);
-    const span = Number(
-      pg.psql(
-        `SELECT coalesce(extract(epoch FROM max("stoppedAt") - min("startedAt")), 0) FROM execution_entity WHERE "workflowId" = '${id}' AND status = 'success'`,
-        "n8n",
-      ),
+    const groups = [
+      ["postgres", pg.server.pid],
+      ["redis", redis.pid],
+      ...procs.map((p) => [p.role, p.server.pid] as const),
+    ] as const;
+    const cpuBefore = treeCpuSeconds(groups.map(([, pid]) => pid));
+    const selfBefore = process.cpuUsage();
+    const started = performance.now();
+
+    const load = await drive(`http://127.0.0.1:${target.port}/webhook/${path}`);
+    const loadSeconds = (performance.now() - started) / 1000;
+    const sql = (q: string) => Number(pg.psql(q, "n8n"));
+    const unfinished = () =>
+      sql(`SELECT count(*) FROM execution_entity WHERE status NOT IN ('success', 'error', 'crashed', 'canceled')`);
+    await waitFor("the queue to drain", () => (unfinished() === 0 ? true : undefined), 600_000, 250).catch(
+      () => undefined,
     );
-    const executions = count("status = 'success'");
+    const seconds = (performance.now() - started) / 1000;
+
+    const cpuAfter = treeCpuSeconds(groups.map(([, pid]) => pid));
+    const rss: Record<string, number> = {};
+    for (const p of procs) rss[p.role] = Math.max(rss[p.role] ?? 0, peakRssMiB(p.server.pid));
+    const self = process.cpuUsage(selfBefore);
+    const created = sql(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM execution_entity_id_seq`);
+    const failedExecutions = sql(`SELECT count(*) FROM execution_entity WHERE status <> 'success'`) - unfinished();
+    const left = unfinished();
+    const cpu: Record<string, number> = {};
+    for (const [kind, pid] of groups)
+      cpu[kind] = (cpu[kind] ?? 0) + ((cpuAfter.get(pid) ?? 0) - (cpuBefore.get(pid) ?? 0));
+    cpu["load generator"] = (self.user + self.system) / 1e6;
+    for (const k of Object.keys(cpu)) cpu[k] = created > 0 ? ((cpu[k] as number) * 1000) / created : Number.NaN;
     return {
-      variant,
-      requests: load.latencies.length,
+      variant: v.name,
       ok: load.ok,
       failedRequests: load.failed,
-      requestsPerSecond: load.ok / load.seconds,
-      executions,
-      failedExecutions: count("status <> 'success'"),
-      executionsPerSecond: span > 0 ? executions / span : 0,
+      requestsPerSecond: load.ok / loadSeconds,
+      created,
+      succeeded: created - failedExecutions - left,
+      failedExecutions,
+      unfinished: left,
+      executionsPerSecond: created / seconds,
       p50: percentile(load.latencies, 50),
       p95: percentile(load.latencies, 95),
       p99: percentile(load.latencies, 99),
+      cpu,
+      rss,
     };
   } finally {
     await stopAll();
@@ -217,48 +308,110 @@ async function run(variant: Variant): Promise<Result> {
   }
 }
 
+/**
+ * Extra variants from the command line, each a rendered staging stack with some env changed:
+ * `--without A,B+C` puts A (and then B and C together) back to n8n's default; `--with A=1,B=2+C=3`
+ * tries values that are not rendered yet.
+ */
+export function extraVariants(argv: string[]): Variant[] {
+  const listAfter = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i < 0 ? [] : (argv[i + 1] ?? "").split(",").filter(Boolean);
+  };
+  const without = listAfter("--without").map((group) => {
+    const names = group.split("+");
+    return {
+      name: `a without ${names.join(" + ")}`,
+      rendered: true,
+      env: Object.fromEntries(names.map((n) => [n, N8N_DEFAULTS[n]])),
+    };
+  });
+  const withs = listAfter("--with").map((group) => {
+    const pairs = group.split("+").map((kv) => {
+      const at = kv.indexOf("=");
+      if (at < 1) throw new Error(`--with expects NAME=VALUE, got "${kv}"`);
+      return [kv.slice(0, at), kv.slice(at + 1)] as const;
+    });
+    return {
+      name: `a with ${pairs.map(([k, v]) => `${k}=${v}`).join(" + ")}`,
+      rendered: true,
+      env: Object.fromEntries(pairs),
+    };
+  });
+  return [...without, ...withs];
+}
+
 async function main() {
   if (!existsSync(N8N)) throw new Error("run `bash scripts/real-setup.sh` first");
+  const variants: Variant[] = [
+    { name: "a: rendered staging", rendered: true, env: {} },
+    { name: "b: n8n defaults", rendered: false, env: {} },
+    ...extraVariants(process.argv.slice(2)),
+  ];
   const results: Result[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const order: Variant[] =
-      round % 2 === 0 ? ["a: rendered staging", "b: n8n defaults"] : ["b: n8n defaults", "a: rendered staging"];
+    const order = round % 2 === 0 ? variants : [...variants].reverse();
     for (const v of order) {
       const r = await run(v);
       process.stderr.write(`${JSON.stringify(r)}\n`);
       results.push(r);
     }
   }
-  const of = (v: Variant) => results.filter((r) => r.variant === v);
   const summary = (v: Variant) => {
-    const rs = of(v);
+    const rs = results.filter((r) => r.variant === v.name);
     const m = (f: (r: Result) => number) => median(rs.map(f));
+    const kinds = [...new Set(rs.flatMap((r) => Object.keys(r.cpu)))];
     return {
+      name: v.name,
       rps: m((r) => r.requestsPerSecond),
       eps: m((r) => r.executionsPerSecond),
       p50: m((r) => r.p50),
       p95: m((r) => r.p95),
       p99: m((r) => r.p99),
       failedRequests: rs.reduce((t, r) => t + r.failedRequests, 0),
-      failedExecutions: rs.reduce((t, r) => t + r.failedExecutions, 0),
-      executions: rs.reduce((t, r) => t + r.executions, 0),
+      failedExecutions: rs.reduce((t, r) => t + r.failedExecutions + r.unfinished, 0),
+      lost: rs.reduce((t, r) => t + Math.max(0, r.ok - r.created), 0),
+      executions: rs.reduce((t, r) => t + r.created, 0),
+      cpu: Object.fromEntries(kinds.map((k) => [k, m((r) => r.cpu[k] ?? 0)])),
+      rss: Object.fromEntries(["main", "worker", "webhook"].map((k) => [k, Math.max(...rs.map((r) => r.rss[k] ?? 0))])),
     };
   };
-  const a = summary("a: rendered staging");
-  const b = summary("b: n8n defaults");
-  const row = (name: string, s: ReturnType<typeof summary>) =>
-    `| ${name} | ${s.rps.toFixed(1)} | ${s.eps.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.p99.toFixed(0)} | ${s.failedRequests} | ${s.failedExecutions} | ${s.executions} |`;
+  const rows = variants.map(summary);
+  const [a, b] = rows as [ReturnType<typeof summary>, ReturnType<typeof summary>];
+  const kinds = [...new Set(rows.flatMap((s) => Object.keys(s.cpu)))];
   const report = [
     `## P2: the cluster configuration (${new Date().toISOString()})`,
     "",
-    `Machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, everything on this one machine (load generator, n8n main and one worker, PostgreSQL 15, Redis). n8n ${N8N_VERSION}. Command: \`npm run bench:cluster\` (${CONNECTIONS} connections, ${SECONDS} s per run, ${ROUNDS} rounds in alternating order; medians).`,
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB; everything on this one machine (autocannon, n8n, PostgreSQL 15, Redis). n8n ${N8N_VERSION}, Node ${process.version}. Command: \`npm run bench:cluster${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}\` (${CONNECTIONS} connections, ${SECONDS} s of load per run, ${ROUNDS} rounds in alternating order; medians, failures summed).`,
     "",
-    "| variant | requests/s | executions/s | p50 ms | p95 ms | p99 ms | failed requests | failed executions | executions |",
-    "|---|---|---|---|---|---|---|---|---|",
-    row("a: rendered staging", a),
-    row("b: n8n defaults", b),
+    "| variant | executions/s | vs b | requests/s | p50 ms | p95 ms | p99 ms | failed requests | failed or unfinished executions | accepted but not created | executions |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows.map(
+      (s) =>
+        `| ${s.name} | ${s.eps.toFixed(1)} | ${(s.eps / b.eps).toFixed(2)} | ${s.rps.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.p99.toFixed(0)} | ${s.failedRequests} | ${s.failedExecutions} | ${s.lost} | ${s.executions} |`,
+    ),
     "",
-    `Ratio a/b: requests/s ${(a.rps / b.rps).toFixed(2)}, executions/s ${(a.eps / b.eps).toFixed(2)}.`,
+    "CPU milliseconds per execution (from /proc, whole process trees: PostgreSQL includes its backends, n8n its task runner):",
+    "",
+    `| variant | ${kinds.join(" | ")} | total |`,
+    `|---|${kinds.map(() => "---").join("|")}|---|`,
+    ...rows.map(
+      (s) =>
+        `| ${s.name} | ${kinds.map((k) => (s.cpu[k] ?? 0).toFixed(1)).join(" | ")} | ${Object.values(s.cpu)
+          .reduce((t, x) => t + x, 0)
+          .toFixed(1)} |`,
+    ),
+    "",
+    "Peak resident memory of the largest n8n process of each role, MiB:",
+    "",
+    "| variant | main | worker | webhook |",
+    "|---|---|---|---|",
+    ...rows.map(
+      (s) =>
+        `| ${s.name} | ${["main", "worker", "webhook"].map((k) => (s.rss[k] ? s.rss[k].toFixed(0) : "-")).join(" | ")} |`,
+    ),
+    "",
+    `Ratio a/b: executions/s ${(a.eps / b.eps).toFixed(2)}, requests/s ${(a.rps / b.rps).toFixed(2)}.`,
     "",
   ].join("\n");
   publish(report);
