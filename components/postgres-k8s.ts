@@ -395,6 +395,7 @@ export function bootstrapJob(config: StackConfig, namespace: Input<string>) {
               ...superuserConnectionEnv(config),
               ...appEnv(),
               { name: "APP_PASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
+              { name: "APP_STATEMENT_TIMEOUT", value: `${config.n8n.statementTimeoutSeconds}s` },
               { name: "MONITORING_USER", value: DB_USERS.monitoring },
               { name: "MONITORING_PASSWORD", valueFrom: secretKeyRef("postgres", "monitoringPassword") },
               { name: "HOME", value: "/tmp" },

@@ -5,12 +5,6 @@
 import type { StackConfig } from "../config";
 
 /**
- * Idempotent psql script, run as the superuser. The app role owns its database and nothing else:
- * no superuser, createrole, createdb or replication. Its password is read from the environment
- * (\getenv, psql 15+) so it is on no command line, and statement logging is off for the session so
- * it never reaches the server log.
- */
-/**
  * The idempotent create-or-update of a login role whose password comes from the environment:
  * statement logging off first, so the password never reaches the server log.
  */
@@ -23,12 +17,21 @@ ALTER ROLE :"${userVar}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLIC
 `;
 }
 
+/**
+ * Idempotent psql script, run as the superuser. The app role owns its database and nothing else:
+ * no superuser, createrole, createdb or replication. Its password is read from the environment
+ * (\getenv, psql 15+) so it is on no command line, and statement logging is off for the session so
+ * it never reaches the server log. The role carries n8n's statement timeout, so every session gets
+ * it from the server without n8n setting it per query.
+ */
 export function appUserSql(): string {
   return `\\set ON_ERROR_STOP on
 \\getenv app_password APP_PASSWORD
 \\getenv app_user APP_USER
 \\getenv app_db APP_DATABASE
-${loginRoleSql("app_user", "app_password", "NOBYPASSRLS ")}SELECT format('CREATE DATABASE %I OWNER %I', :'app_db', :'app_user')
+\\getenv statement_timeout APP_STATEMENT_TIMEOUT
+${loginRoleSql("app_user", "app_password", "NOBYPASSRLS ")}ALTER ROLE :"app_user" SET statement_timeout = :'statement_timeout';
+SELECT format('CREATE DATABASE %I OWNER %I', :'app_db', :'app_user')
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'app_db') \\gexec
 ALTER DATABASE :"app_db" OWNER TO :"app_user";
 REVOKE ALL ON DATABASE :"app_db" FROM PUBLIC;

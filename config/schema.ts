@@ -147,6 +147,11 @@ export const stackConfigSchema = strict({
     logLevel: oneOf(["error", "warn", "info", "debug"]).default("info").describe("N8N_LOG_LEVEL"),
     logFormat: oneOf(["text", "json"]).default("json").describe("N8N_LOG_FORMAT; json for log shippers"),
     multiMain: bool.default(false).describe("multi-main (Enterprise licence); without it main.replicas must be 1"),
+    statementTimeoutSeconds: int(1, 86_400)
+      .default(300)
+      .describe(
+        "statement_timeout of the app role, set in PostgreSQL (ALTER ROLE); n8n's own per-query SET is off (DB_POSTGRESDB_STATEMENT_TIMEOUT=0)",
+      ),
     gracefulShutdownSeconds: int(5, 3600)
       .default(30)
       .describe("N8N_GRACEFUL_SHUTDOWN_TIMEOUT: seconds running executions get on SIGTERM"),

@@ -119,6 +119,19 @@ describe("n8nEnv (pure)", () => {
     expect(plain(env, "N8N_PROXY_HOPS")).toBeUndefined();
   });
 
+  it("tuned for throughput (bench/RESULTS.md): warm isolates per concurrent execution, no per-query SET", () => {
+    for (const concurrency of [3, 10]) {
+      const tuned = cfg({ workers: { concurrency } });
+      expect(plain(n8nEnv(tuned, "worker"), "N8N_EXPRESSION_ENGINE_POOL_SIZE")).toBe(String(concurrency));
+    }
+    for (const role of ROLE_LIST) {
+      expect(plain(n8nEnv(c, role), "N8N_EXPRESSION_ENGINE_COMPILE_CACHE")).toBe("true");
+      // 0 turns n8n's SET off; the timeout itself comes from the app role (see the bootstrap Job).
+      expect(plain(n8nEnv(c, role), "DB_POSTGRESDB_STATEMENT_TIMEOUT")).toBe("0");
+    }
+    expect(plain(n8nEnv(c, "main"), "N8N_EXPRESSION_ENGINE_POOL_SIZE")).toBeUndefined();
+  });
+
   it("external runners on loopback with the shared token; internal mode when sidecars are off", () => {
     const env = n8nEnv(c, "worker");
     expect(plain(env, "N8N_RUNNERS_MODE")).toBe("external");
@@ -143,6 +156,7 @@ describe("n8nEnv (pure)", () => {
       "DB_POSTGRESDB_USER",
       "DB_POSTGRESDB_PASSWORD",
       "DB_POSTGRESDB_POOL_SIZE",
+      "DB_POSTGRESDB_STATEMENT_TIMEOUT",
       "DB_POSTGRESDB_SSL_ENABLED",
       "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED",
       "QUEUE_BULL_REDIS_HOST",
@@ -184,11 +198,17 @@ describe("n8nEnv (pure)", () => {
       "N8N_RUNNERS_BROKER_LISTEN_ADDRESS",
       "N8N_RUNNERS_BROKER_PORT",
       "N8N_RUNNERS_TASK_TIMEOUT",
+      "N8N_EXPRESSION_ENGINE_COMPILE_CACHE",
       "N8N_UNVERIFIED_PACKAGES_ENABLED",
       "N8N_COMPRESSION_NODE_MAX_DECOMPRESSED_SIZE_BYTES",
       "N8N_COMPRESSION_NODE_MAX_ZIP_ENTRIES",
     ];
-    expect(names("worker")).toEqual([...common, "QUEUE_HEALTH_CHECK_ACTIVE", "QUEUE_HEALTH_CHECK_PORT"]);
+    expect(names("worker")).toEqual([
+      ...common,
+      "QUEUE_HEALTH_CHECK_ACTIVE",
+      "QUEUE_HEALTH_CHECK_PORT",
+      "N8N_EXPRESSION_ENGINE_POOL_SIZE",
+    ]);
     expect(names("webhook")).toEqual([...common, "N8N_PROXY_HOPS"]);
     expect(names("main")).toEqual([
       ...common,

@@ -197,6 +197,12 @@ describe("Kubernetes objects (pure)", () => {
     expect(bootstrapJob(cfg(), "ns").spec.template.spec.containers[0]?.command[2]).not.toContain("outbox");
     const env = container?.env ?? [];
     expect(env.find((e) => e.name === "APP_PASSWORD")).toHaveProperty("valueFrom");
+    expect(env.find((e) => e.name === "APP_STATEMENT_TIMEOUT")).toEqual({
+      name: "APP_STATEMENT_TIMEOUT",
+      value: "300s",
+    });
+    const tight = bootstrapJob(cfg({ n8n: { statementTimeoutSeconds: 45 } }), "ns").spec.template.spec.containers[0];
+    expect(tight?.env?.find((e) => e.name === "APP_STATEMENT_TIMEOUT")).toHaveProperty("value", "45s");
     expect(Object.keys(bootstrapConfigMap(cfg({ postgres: { outbox: { enabled: true } } }), "ns").data)).toEqual([
       "app-user.sql",
       "monitoring.sql",
@@ -255,6 +261,8 @@ describe("SQL (pure)", () => {
     expect(sql.indexOf("SET log_statement = 'none'")).toBeLessThan(sql.indexOf("PASSWORD :'app_password'"));
     expect(sql).toContain('REVOKE ALL ON DATABASE :"app_db" FROM PUBLIC');
     expect(sql).toMatch(/WHERE NOT EXISTS \(SELECT 1 FROM pg_roles/);
+    expect(sql).toContain("\\getenv statement_timeout APP_STATEMENT_TIMEOUT");
+    expect(sql).toContain(`ALTER ROLE :"app_user" SET statement_timeout = :'statement_timeout';`);
   });
 
   it("the outbox has the R6 indexes and the reaper works in bounded batches", () => {

@@ -5,6 +5,7 @@
  * own SQL; Redis runs from the rendered redis.conf. Local substitutions only: loopback hosts and
  * free ports, a scratch user folder per process, and test values for the Secrets.
  */
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -234,6 +235,40 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
     );
     expect(answer.doubled).toBe(42);
     await runner.stop();
+  });
+
+  it("the app role carries the statement timeout n8n no longer sets per query", () => {
+    const env = resolveEnv(containerOf(find(list, "Deployment", "n8n-main"), "n8n"));
+    expect(env.DB_POSTGRESDB_STATEMENT_TIMEOUT).toBe("0");
+    const job = resolveEnv(containerOf(find(list, "Job", "n8n-postgres-bootstrap"), "bootstrap"));
+    const roleSettings = pg.psql(
+      "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = 'n8n'",
+    );
+    expect(roleSettings).toBe(`statement_timeout=${job.APP_STATEMENT_TIMEOUT}`);
+    // A session of the app role gets it from the server at login.
+    const session = spawnSync(
+      "psql",
+      [
+        "-X",
+        "-At",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(pg.port),
+        "-U",
+        "n8n",
+        "-d",
+        "n8n",
+        "-c",
+        `SELECT current_setting('statement_timeout')::interval = interval '${job.APP_STATEMENT_TIMEOUT}'`,
+      ],
+      {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "", PGPASSWORD: env.DB_POSTGRESDB_PASSWORD, PGGSSENCMODE: "disable" },
+      },
+    );
+    expect(session.stderr).toBe("");
+    expect(session.stdout.trim()).toBe("t");
   });
 
   it("logs no deprecated or unknown setting", () => {
