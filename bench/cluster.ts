@@ -49,31 +49,17 @@ import {
   waitFor,
   writeFile,
 } from "../test/real/support";
-import { peakRssMiB, treeCpuSeconds } from "./cpu";
+import { rssMiB, treeCpuSeconds } from "./cpu";
 import { median, publish } from "./results";
+import { extraVariants, percentile, type Variant } from "./variants";
 
+const BENCH_ENV = ["BENCH_STACK", "BENCH_CONNECTIONS", "BENCH_SECONDS", "BENCH_ROUNDS"];
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const STACK = "staging";
-
-/**
- * n8n's defaults for the settings this program tunes (n8n 2.40.7), used by `--without`. A name not
- * listed here is removed from the env instead, which also gives n8n's default.
- */
-export const N8N_DEFAULTS: Record<string, string | undefined> = {
-  EXECUTIONS_DATA_SAVE_ON_SUCCESS: "all",
-  EXECUTIONS_DATA_SAVE_ON_ERROR: "all",
-  DB_POSTGRESDB_POOL_SIZE: "2",
-  N8N_LOG_LEVEL: "info",
-};
-
-interface Variant {
-  name: string;
-  rendered: boolean;
-  /** Env changes in every n8n process of a rendered variant; undefined removes the variable. */
-  env: Record<string, string | undefined>;
-}
+/** The stack whose render is variant (a); staging unless BENCH_STACK names another rendered one. */
+const STACK = process.env.BENCH_STACK ?? "staging";
+const ROLES = ["main", "worker", "webhook"] as const;
 
 interface Result {
   variant: string;
@@ -90,13 +76,9 @@ interface Result {
   p99: number;
   /** CPU milliseconds per execution, by process kind. */
   cpu: Record<string, number>;
-  /** Peak resident memory in MiB of the largest n8n process of each role. */
+  /** Resident memory in MiB of the largest n8n process of each role: idle before the load, and peak. */
+  idleRss: Record<string, number>;
   rss: Record<string, number>;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 /** autocannon with fixed connections and duration; every response time is kept for exact percentiles. */
@@ -260,6 +242,8 @@ async function run(v: Variant): Promise<Result> {
       ["redis", redis.pid],
       ...procs.map((p) => [p.role, p.server.pid] as const),
     ] as const;
+    const idleRss: Record<string, number> = {};
+    for (const p of procs) idleRss[p.role] = Math.max(idleRss[p.role] ?? 0, rssMiB(p.server.pid, "VmRSS"));
     const cpuBefore = treeCpuSeconds(groups.map(([, pid]) => pid));
     const selfBefore = process.cpuUsage();
     const started = performance.now();
@@ -276,7 +260,7 @@ async function run(v: Variant): Promise<Result> {
 
     const cpuAfter = treeCpuSeconds(groups.map(([, pid]) => pid));
     const rss: Record<string, number> = {};
-    for (const p of procs) rss[p.role] = Math.max(rss[p.role] ?? 0, peakRssMiB(p.server.pid));
+    for (const p of procs) rss[p.role] = Math.max(rss[p.role] ?? 0, rssMiB(p.server.pid, "VmHWM"));
     const self = process.cpuUsage(selfBefore);
     const created = sql(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM execution_entity_id_seq`);
     const failedExecutions = sql(`SELECT count(*) FROM execution_entity WHERE status <> 'success'`) - unfinished();
@@ -300,6 +284,7 @@ async function run(v: Variant): Promise<Result> {
       p95: percentile(load.latencies, 95),
       p99: percentile(load.latencies, 99),
       cpu,
+      idleRss,
       rss,
     };
   } finally {
@@ -308,45 +293,12 @@ async function run(v: Variant): Promise<Result> {
   }
 }
 
-/**
- * Extra variants from the command line, each a rendered staging stack with some env changed:
- * `--without A,B+C` puts A (and then B and C together) back to n8n's default; `--with A=1,B=2+C=3`
- * tries values that are not rendered yet.
- */
-export function extraVariants(argv: string[]): Variant[] {
-  const listAfter = (flag: string) => {
-    const i = argv.indexOf(flag);
-    return i < 0 ? [] : (argv[i + 1] ?? "").split(",").filter(Boolean);
-  };
-  const without = listAfter("--without").map((group) => {
-    const names = group.split("+");
-    return {
-      name: `a without ${names.join(" + ")}`,
-      rendered: true,
-      env: Object.fromEntries(names.map((n) => [n, N8N_DEFAULTS[n]])),
-    };
-  });
-  const withs = listAfter("--with").map((group) => {
-    const pairs = group.split("+").map((kv) => {
-      const at = kv.indexOf("=");
-      if (at < 1) throw new Error(`--with expects NAME=VALUE, got "${kv}"`);
-      return [kv.slice(0, at), kv.slice(at + 1)] as const;
-    });
-    return {
-      name: `a with ${pairs.map(([k, v]) => `${k}=${v}`).join(" + ")}`,
-      rendered: true,
-      env: Object.fromEntries(pairs),
-    };
-  });
-  return [...without, ...withs];
-}
-
-async function main() {
+async function main(extras: Variant[]) {
   if (!existsSync(N8N)) throw new Error("run `bash scripts/real-setup.sh` first");
   const variants: Variant[] = [
-    { name: "a: rendered staging", rendered: true, env: {} },
+    { name: `a: rendered ${STACK}`, rendered: true, env: {} },
     { name: "b: n8n defaults", rendered: false, env: {} },
-    ...extraVariants(process.argv.slice(2)),
+    ...extras,
   ];
   const results: Result[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -373,7 +325,8 @@ async function main() {
       lost: rs.reduce((t, r) => t + Math.max(0, r.ok - r.created), 0),
       executions: rs.reduce((t, r) => t + r.created, 0),
       cpu: Object.fromEntries(kinds.map((k) => [k, m((r) => r.cpu[k] ?? 0)])),
-      rss: Object.fromEntries(["main", "worker", "webhook"].map((k) => [k, Math.max(...rs.map((r) => r.rss[k] ?? 0))])),
+      rss: Object.fromEntries(ROLES.map((k) => [k, Math.max(...rs.map((r) => r.rss[k] ?? 0))])),
+      idleRss: Object.fromEntries(ROLES.map((k) => [k, Math.max(...rs.map((r) => r.idleRss[k] ?? 0))])),
     };
   };
   const rows = variants.map(summary);
@@ -382,7 +335,13 @@ async function main() {
   const report = [
     `## P2: the cluster configuration (${new Date().toISOString()})`,
     "",
-    `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB; everything on this one machine (autocannon, n8n, PostgreSQL 15, Redis). n8n ${N8N_VERSION}, Node ${process.version}. Command: \`npm run bench:cluster${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}\` (${CONNECTIONS} connections, ${SECONDS} s of load per run, ${ROUNDS} rounds in alternating order; medians, failures summed).`,
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB; everything on this one machine (autocannon, n8n, PostgreSQL 15, Redis). n8n ${N8N_VERSION}, Node ${process.version}. Command: \`${BENCH_ENV.filter(
+      (k) => process.env[k],
+    )
+      .map((k) => `${k}=${process.env[k]} `)
+      .join(
+        "",
+      )}npm run bench:cluster${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}\` (${CONNECTIONS} connections, ${SECONDS} s of load per run, ${ROUNDS} rounds in alternating order; medians, failures summed).`,
     "",
     "| variant | executions/s | vs b | requests/s | p50 ms | p95 ms | p99 ms | failed requests | failed or unfinished executions | accepted but not created | executions |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -402,13 +361,13 @@ async function main() {
           .toFixed(1)} |`,
     ),
     "",
-    "Peak resident memory of the largest n8n process of each role, MiB:",
+    "Resident memory of the largest n8n process of each role, MiB: idle after start, before the load / peak (VmHWM, start-up included):",
     "",
-    "| variant | main | worker | webhook |",
-    "|---|---|---|---|",
+    `| variant | ${ROLES.join(" | ")} |`,
+    `|---|${ROLES.map(() => "---").join("|")}|`,
     ...rows.map(
       (s) =>
-        `| ${s.name} | ${["main", "worker", "webhook"].map((k) => (s.rss[k] ? s.rss[k].toFixed(0) : "-")).join(" | ")} |`,
+        `| ${s.name} | ${ROLES.map((k) => (s.rss[k] ? `${(s.idleRss[k] ?? 0).toFixed(0)} / ${(s.rss[k] ?? 0).toFixed(0)}` : "-")).join(" | ")} |`,
     ),
     "",
     `Ratio a/b: executions/s ${(a.eps / b.eps).toFixed(2)}, requests/s ${(a.rps / b.rps).toFixed(2)}.`,
@@ -417,7 +376,15 @@ async function main() {
   publish(report);
 }
 
-main().catch(async (err: unknown) => {
+let extras: Variant[] = [];
+try {
+  extras = extraVariants(process.argv.slice(2));
+} catch (err) {
+  // A mistyped option is the user's: say what is wrong, no stack trace.
+  process.stderr.write(`bench:cluster: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+}
+main(extras).catch(async (err: unknown) => {
   await stopAll();
   process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(1);

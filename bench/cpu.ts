@@ -46,12 +46,12 @@ export function treeCpuSeconds(roots: number[]): Map<number, number> {
   return totals;
 }
 
-/** Peak resident memory (VmHWM) of one process in MiB; 0 when it is gone. */
-export function peakRssMiB(pid: number): number {
+/** Resident memory of one process in MiB from /proc/<pid>/status: now (VmRSS) or its peak (VmHWM); 0 when it is gone. */
+export function rssMiB(pid: number, which: "VmRSS" | "VmHWM" = "VmHWM"): number {
   try {
     const line = readFileSync(`/proc/${pid}/status`, "utf8")
       .split("\n")
-      .find((l) => l.startsWith("VmHWM:"));
+      .find((l) => l.startsWith(`${which}:`));
     return line ? Number(line.split(/\s+/)[1]) / 1024 : 0;
   } catch {
     return 0;

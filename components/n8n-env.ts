@@ -120,13 +120,7 @@ function roleEnv(config: StackConfig, role: N8nRole): EnvVar[] {
       ];
     case "worker":
       // The worker's health server serves /healthz, /healthz/readiness and /metrics.
-      return [
-        value("QUEUE_HEALTH_CHECK_ACTIVE", true),
-        value("QUEUE_HEALTH_CHECK_PORT", PORTS.n8n),
-        // One warm isolate per concurrent execution, built in the background: with n8n's pool of 1,
-        // all but one of the running executions build theirs synchronously on the event loop.
-        value("N8N_EXPRESSION_ENGINE_POOL_SIZE", config.workers.concurrency),
-      ];
+      return [value("QUEUE_HEALTH_CHECK_ACTIVE", true), value("QUEUE_HEALTH_CHECK_PORT", PORTS.n8n)];
     case "webhook":
       return [value("N8N_PROXY_HOPS", 1)];
   }

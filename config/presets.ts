@@ -1,7 +1,11 @@
 /**
  * Size presets. A stack picks one with `size`; any key set explicitly in the stack file wins over it.
  * Numbers follow ../shared/REQUIREMENTS.md R1: "a starting worker is about 0.5 CPU / 512 Mi; main
- * about 0.5–2 CPU / 0.5–2 Gi"; scale by adding workers, not by making them bigger.
+ * about 0.5–2 CPU / 0.5–2 Gi"; scale by adding workers, not by making them bigger. Memory is set
+ * from what n8n 2.40.7 measured resident in `npm run bench:cluster` (README, Sizing): every n8n
+ * process holds about 450–700 MiB idle, so requests sit above idle / 0.8 (the HPA's memory target
+ * would otherwise see an idle pod as overloaded and scale to the maximum), and limits above the
+ * peaks seen under load.
  */
 
 export type SizeName = "small" | "medium" | "large";
@@ -34,20 +38,20 @@ const res = (reqCpu: string, reqMem: string, limCpu: string, limMem: string): Re
 
 export const SIZE_PRESETS: Record<SizeName, SizePreset> = {
   small: {
-    main: { resources: res("250m", "512Mi", "1", "1Gi"), dbPoolSize: 4 },
+    main: { resources: res("250m", "1Gi", "1", "1536Mi"), dbPoolSize: 4 },
     // Concurrency 5 keeps a 1 Gi worker clear of OOM on heavy items.
     workers: {
       minReplicas: 1,
       maxReplicas: 3,
       concurrency: 5,
-      resources: res("250m", "512Mi", "1", "1Gi"),
+      resources: res("250m", "768Mi", "1", "1Gi"),
     },
     webhooks: {
       enabled: false,
       minReplicas: 1,
       maxReplicas: 2,
       dbPoolSize: 3,
-      resources: res("100m", "256Mi", "500m", "512Mi"),
+      resources: res("100m", "768Mi", "500m", "1Gi"),
     },
     runners: { resources: res("100m", "128Mi", "500m", "512Mi") },
     postgres: { instances: 1, storageSize: "10Gi", resources: res("250m", "512Mi", "1", "1Gi") },
@@ -59,14 +63,14 @@ export const SIZE_PRESETS: Record<SizeName, SizePreset> = {
       minReplicas: 2,
       maxReplicas: 6,
       concurrency: 10,
-      resources: res("500m", "512Mi", "1", "1Gi"),
+      resources: res("500m", "768Mi", "1", "1Gi"),
     },
     webhooks: {
       enabled: true,
       minReplicas: 2,
       maxReplicas: 4,
       dbPoolSize: 3,
-      resources: res("250m", "256Mi", "1", "512Mi"),
+      resources: res("250m", "768Mi", "1", "1Gi"),
     },
     runners: { resources: res("100m", "256Mi", "1", "1Gi") },
     postgres: { instances: 2, storageSize: "50Gi", resources: res("1", "2Gi", "2", "4Gi") },
@@ -85,7 +89,7 @@ export const SIZE_PRESETS: Record<SizeName, SizePreset> = {
       minReplicas: 2,
       maxReplicas: 6,
       dbPoolSize: 3,
-      resources: res("500m", "512Mi", "1", "1Gi"),
+      resources: res("500m", "768Mi", "1", "1Gi"),
     },
     runners: { resources: res("250m", "256Mi", "1", "1Gi") },
     postgres: { instances: 3, storageSize: "200Gi", resources: res("2", "8Gi", "4", "16Gi") },

@@ -119,17 +119,12 @@ describe("n8nEnv (pure)", () => {
     expect(plain(env, "N8N_PROXY_HOPS")).toBeUndefined();
   });
 
-  it("tuned for throughput (bench/RESULTS.md): warm isolates per concurrent execution, no per-query SET", () => {
-    for (const concurrency of [3, 10]) {
-      const tuned = cfg({ workers: { concurrency } });
-      expect(plain(n8nEnv(tuned, "worker"), "N8N_EXPRESSION_ENGINE_POOL_SIZE")).toBe(String(concurrency));
-    }
+  it("tuned for throughput (bench/RESULTS.md): compiled expression runtime reused, no per-query SET", () => {
     for (const role of ROLE_LIST) {
       expect(plain(n8nEnv(c, role), "N8N_EXPRESSION_ENGINE_COMPILE_CACHE")).toBe("true");
       // 0 turns n8n's SET off; the timeout itself comes from the app role (see the bootstrap Job).
       expect(plain(n8nEnv(c, role), "DB_POSTGRESDB_STATEMENT_TIMEOUT")).toBe("0");
     }
-    expect(plain(n8nEnv(c, "main"), "N8N_EXPRESSION_ENGINE_POOL_SIZE")).toBeUndefined();
   });
 
   it("external runners on loopback with the shared token; internal mode when sidecars are off", () => {
@@ -203,12 +198,7 @@ describe("n8nEnv (pure)", () => {
       "N8N_COMPRESSION_NODE_MAX_DECOMPRESSED_SIZE_BYTES",
       "N8N_COMPRESSION_NODE_MAX_ZIP_ENTRIES",
     ];
-    expect(names("worker")).toEqual([
-      ...common,
-      "QUEUE_HEALTH_CHECK_ACTIVE",
-      "QUEUE_HEALTH_CHECK_PORT",
-      "N8N_EXPRESSION_ENGINE_POOL_SIZE",
-    ]);
+    expect(names("worker")).toEqual([...common, "QUEUE_HEALTH_CHECK_ACTIVE", "QUEUE_HEALTH_CHECK_PORT"]);
     expect(names("webhook")).toEqual([...common, "N8N_PROXY_HOPS"]);
     expect(names("main")).toEqual([
       ...common,
