@@ -31,6 +31,17 @@ export interface SizePreset {
   redis: { storageSize: string; resources: Resources };
 }
 
+/**
+ * Resident memory of n8n 2.40.7 processes in MiB, measured by `npm run bench:cluster`
+ * (bench/RESULTS.md, 2026-11-23): idle after start, and the peak under a 15–20 s burst of about
+ * 110 webhooks/s. Presets keep memory requests at or above idle / 0.8 and limits above the peak.
+ */
+export const MEASURED_N8N_RSS_MIB = {
+  main: { idle: 715, peak: 1228 },
+  worker: { idle: 515, peak: 781 },
+  webhooks: { idle: 499, peak: 641 },
+} as const;
+
 const res = (reqCpu: string, reqMem: string, limCpu: string, limMem: string): Resources => ({
   requests: { cpu: reqCpu, memory: reqMem },
   limits: { cpu: limCpu, memory: limMem },

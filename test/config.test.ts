@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseStackConfig } from "../config";
-import { SIZE_PRESETS } from "../config/presets";
+import { MEASURED_N8N_RSS_MIB, SIZE_PRESETS } from "../config/presets";
 import { decodeConfigValue } from "../config/pulumi";
+import { memoryBytes } from "../config/quantity";
 import { RESERVED_CONNECTIONS, workerPoolSize } from "../config/resolve";
 import { rawStackConfig } from "./harness";
 
@@ -201,4 +202,21 @@ describe("invalid config", () => {
     expect(err.problems.map((p) => p.path).sort()).toEqual(["domain", "namespace", "size"]);
     expect(err.message.split("\n")).toHaveLength(3);
   });
+});
+
+describe("presets against measured n8n memory (bench/RESULTS.md)", () => {
+  const mib = (q: string) => memoryBytes(q) / 2 ** 20;
+  const hpaTarget = parseStackConfig("t", base).workers.targetMemoryUtilizationPercentage / 100;
+  it.each(Object.keys(SIZE_PRESETS) as (keyof typeof SIZE_PRESETS)[])(
+    "%s: an idle pod stays under the HPA's memory target, and the peak under the limit",
+    (size) => {
+      const preset = SIZE_PRESETS[size];
+      for (const role of ["main", "workers", "webhooks"] as const) {
+        const { requests, limits } = preset[role].resources;
+        const measured = MEASURED_N8N_RSS_MIB[role === "workers" ? "worker" : role];
+        expect(mib(requests.memory) * hpaTarget, `${size} ${role} request`).toBeGreaterThanOrEqual(measured.idle);
+        expect(mib(limits.memory), `${size} ${role} limit`).toBeGreaterThan(measured.peak);
+      }
+    },
+  );
 });
