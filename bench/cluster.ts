@@ -32,11 +32,10 @@ import {
   startN8n,
   webhookWorkflow,
 } from "../test/real/n8n-stack";
-import { type Postgres, startPostgres } from "../test/real/postgres";
+import { type Postgres, spiloParameters, startPostgres } from "../test/real/postgres";
 import { startRedis } from "../test/real/redis-server";
 import {
   containerOf,
-  find,
   freePort,
   manifests,
   N8N_VERSION,
@@ -179,26 +178,15 @@ async function n8nProcesses(
   return plans;
 }
 
-/** The PostgreSQL parameters Spilo would run with (archiving replaced: there is no bucket here). */
-function renderedPostgresParameters(list: Manifest[]): Record<string, string> {
-  const spilo = JSON.parse(
-    containerOf(find(list, "StatefulSet", "n8n-postgres"), "postgres").env?.find(
-      (e) => e.name === "SPILO_CONFIGURATION",
-    )?.value ?? "{}",
-  ) as {
-    bootstrap: { dcs: { postgresql: { parameters: Record<string, string> } } };
-    postgresql: { parameters: Record<string, string> };
-  };
-  return { ...spilo.bootstrap.dcs.postgresql.parameters, ...spilo.postgresql.parameters, archive_command: "/bin/true" };
-}
-
 /** One variant: fresh PostgreSQL, Redis and n8n processes; load; drain; count. */
 async function run(v: Variant): Promise<Result> {
   const list = manifests(STACK);
   const dirs: string[] = [];
   const superuser = secretValue("n8n-postgres-credentials", "superuser-password");
   try {
-    const pg = await startPostgres(v.rendered ? renderedPostgresParameters(list) : {}, undefined, undefined, superuser);
+    // The parameters Spilo would run with; archiving goes nowhere, as there is no bucket here.
+    const params = v.rendered ? { ...spiloParameters(list), archive_command: "/bin/true" } : {};
+    const pg = await startPostgres(params, undefined, undefined, superuser);
 
     dirs.push(pg.dir);
     prepareDatabase(list, pg);

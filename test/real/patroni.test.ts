@@ -9,30 +9,11 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { selfSignedCertificate } from "./postgres";
-import {
-  containerOf,
-  find,
-  freePort,
-  manifests,
-  removeDir,
-  Server,
-  scratchDir,
-  stopAll,
-  waitFor,
-  writeFile,
-} from "./support";
-
-interface Spilo {
-  bootstrap: { dcs: Record<string, unknown> & { postgresql: { parameters: Record<string, string> } } };
-  postgresql: { parameters: Record<string, string>; pg_hba: string[] };
-}
+import { selfSignedCertificate, spiloConfiguration } from "./postgres";
+import { freePort, manifests, removeDir, Server, scratchDir, stopAll, waitFor, writeFile } from "./support";
 
 const stack = "prod";
-const sts = find(manifests(stack), "StatefulSet", "n8n-postgres");
-const spilo = JSON.parse(
-  containerOf(sts, "postgres").env?.find((e) => e.name === "SPILO_CONFIGURATION")?.value ?? "{}",
-) as Spilo;
+const spilo = spiloConfiguration(manifests(stack));
 const MEMBERS = 3;
 const PASSWORDS = {
   superuser: "test-superuser-0123456789abcdefghij",

@@ -5,20 +5,8 @@
  * throwaway one, as Spilo generates its own.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { startPostgres } from "./postgres";
-import { containerOf, find, manifests, removeDir, stopAll } from "./support";
-
-interface Spilo {
-  bootstrap: { dcs: { postgresql: { parameters: Record<string, string> } } };
-  postgresql: { parameters: Record<string, string> };
-}
-
-function spiloParameters(stack: string): Record<string, string> {
-  const sts = find(manifests(stack), "StatefulSet", "n8n-postgres");
-  const env = containerOf(sts, "postgres").env ?? [];
-  const spilo = JSON.parse(env.find((e) => e.name === "SPILO_CONFIGURATION")?.value ?? "{}") as Spilo;
-  return { ...spilo.bootstrap.dcs.postgresql.parameters, ...spilo.postgresql.parameters };
-}
+import { spiloParameters, startPostgres } from "./postgres";
+import { manifests, removeDir, stopAll } from "./support";
 
 const UNITS: Record<string, number> = {
   B: 1,
@@ -53,7 +41,7 @@ afterAll(async () => {
 
 describe.each(["staging", "prod"])("the %s parameters", (stack) => {
   it("start PostgreSQL and read back as rendered", async () => {
-    const params = spiloParameters(stack);
+    const params = spiloParameters(manifests(stack));
     expect(Object.keys(params).length).toBeGreaterThan(20);
     expect(params.archive_timeout).toBe("60s");
     const pg = await startPostgres({ ...params, archive_command: "/bin/true" });

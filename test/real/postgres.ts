@@ -1,7 +1,8 @@
 /** A throwaway PostgreSQL (Debian's postgresql-15) on loopback, with TLS, as user postgres. */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { freePort, Server, scratchDir, waitFor, writeFile } from "./support";
+import type { Manifest } from "../../render/manifests";
+import { containerOf, find, freePort, Server, scratchDir, waitFor, writeFile } from "./support";
 
 const BIN = "/usr/lib/postgresql/15/bin";
 export const SUPERUSER_PASSWORD = "test-superuser-password-0123456789abcdef";
@@ -117,4 +118,21 @@ export async function startPostgres(
     60_000,
   );
   return { port: p, dir, server, psql, stop: () => server.stop() };
+}
+
+/** The rendered SPILO_CONFIGURATION of a stack's PostgreSQL StatefulSet, parsed. */
+export interface SpiloConfiguration {
+  bootstrap: { dcs: Record<string, unknown> & { postgresql: { parameters: Record<string, string> } } };
+  postgresql: { parameters: Record<string, string>; pg_hba: string[] };
+}
+
+export function spiloConfiguration(list: Manifest[]): SpiloConfiguration {
+  const env = containerOf(find(list, "StatefulSet", "n8n-postgres"), "postgres").env ?? [];
+  return JSON.parse(env.find((e) => e.name === "SPILO_CONFIGURATION")?.value ?? "{}") as SpiloConfiguration;
+}
+
+/** Every PostgreSQL parameter of the rendered SPILO_CONFIGURATION (bootstrap DCS and local). */
+export function spiloParameters(list: Manifest[]): Record<string, string> {
+  const spilo = spiloConfiguration(list);
+  return { ...spilo.bootstrap.dcs.postgresql.parameters, ...spilo.postgresql.parameters };
 }
