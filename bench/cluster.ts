@@ -14,7 +14,7 @@
  * `--without NAME[,NAME...]` adds, for each name, a variant "a without NAME": the rendered staging
  * stack with that one setting put back to n8n's default, so that each tuned default's own effect is
  * measured (see the README's sizing section). Needs what `bash scripts/real-setup.sh` installs and
- * a render of staging.
+ * the renders of staging and prod (the npm script makes both).
  */
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
