@@ -230,8 +230,13 @@ async function run(v: Variant): Promise<Result> {
       ["redis", redis.pid],
       ...procs.map((p) => [p.role, p.server.pid] as const),
     ] as const;
-    const idleRss: Record<string, number> = {};
-    for (const p of procs) idleRss[p.role] = Math.max(idleRss[p.role] ?? 0, rssMiB(p.server.pid, "VmRSS"));
+    /** Resident memory of the largest process of each role, now or at its peak. */
+    const largestRss = (which: "VmRSS" | "VmHWM") => {
+      const byRole: Record<string, number> = {};
+      for (const p of procs) byRole[p.role] = Math.max(byRole[p.role] ?? 0, rssMiB(p.server.pid, which));
+      return byRole;
+    };
+    const idleRss = largestRss("VmRSS");
     const cpuBefore = treeCpuSeconds(groups.map(([, pid]) => pid));
     const selfBefore = process.cpuUsage();
     const started = performance.now();
@@ -247,12 +252,11 @@ async function run(v: Variant): Promise<Result> {
     const seconds = (performance.now() - started) / 1000;
 
     const cpuAfter = treeCpuSeconds(groups.map(([, pid]) => pid));
-    const rss: Record<string, number> = {};
-    for (const p of procs) rss[p.role] = Math.max(rss[p.role] ?? 0, rssMiB(p.server.pid, "VmHWM"));
+    const rss = largestRss("VmHWM");
     const self = process.cpuUsage(selfBefore);
     const created = sql(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM execution_entity_id_seq`);
-    const failedExecutions = sql(`SELECT count(*) FROM execution_entity WHERE status <> 'success'`) - unfinished();
     const left = unfinished();
+    const failedExecutions = sql(`SELECT count(*) FROM execution_entity WHERE status <> 'success'`) - left;
     const cpu: Record<string, number> = {};
     for (const [kind, pid] of groups)
       cpu[kind] = (cpu[kind] ?? 0) + ((cpuAfter.get(pid) ?? 0) - (cpuBefore.get(pid) ?? 0));
