@@ -7,7 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { N8nIngress } from "./ingress";
-import type { LabelContext } from "./labels";
+import { labelContext } from "./labels";
 import { N8nMonitoring } from "./monitoring";
 import { N8nMain, N8nWebhooks, N8nWorkers } from "./n8n";
 import { n8nServiceAccount } from "./n8n-workload";
@@ -34,7 +34,7 @@ export class N8nCluster extends pulumi.ComponentResource {
   constructor(name: string, args: N8nClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:index:N8nCluster", name, {}, opts);
     const { config } = args;
-    const ctx: LabelContext = { instance: config.stack, version: config.n8n.version };
+    const ctx = labelContext(config);
 
     // Default deny first, then the allowed flows: no pod starts with an open network.
     const network = new N8nNetworkPolicies(`${name}-network`, { config, namespace: args.namespace }, { parent: this });

@@ -7,8 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
-import { labels } from "./labels";
-import { labelContext } from "./n8n-workload";
+import { labelContext, labels } from "./labels";
 import { NAMES, PORTS } from "./names";
 
 /** The TLS Secret cert-manager writes the certificate into. */

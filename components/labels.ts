@@ -1,4 +1,5 @@
 /** The app.kubernetes.io labels every object carries (ARCHITECTURE §1), from one helper. */
+import type { StackConfig } from "../config";
 import { PROJECT } from "./names";
 
 export type ComponentName =
@@ -16,15 +17,45 @@ export type ComponentName =
   | "ingress"
   | "monitoring";
 
+/** The software a component's pods run: each part is labelled with its own version. */
+export type AppName = "n8n" | "postgres" | "redis";
+
 export interface LabelContext {
   /** The stack name; distinguishes instances of the cluster. */
   instance: string;
-  /** The n8n version; every object is labelled with it. */
-  version: string;
+  /**
+   * The version of each part's software. A component carries the version of its own software only,
+   * so an n8n upgrade changes no PostgreSQL or Redis pod template (and restarts neither).
+   */
+  versions: Record<AppName, string>;
+}
+
+/**
+ * The version an image reference names, as a label value: its tag ("4.0-p3" of
+ * ghcr.io/zalando/spilo-17:4.0-p3), else the first 12 hex digits of its digest, else "latest".
+ */
+export function imageVersion(image: string): string {
+  const [ref, digest] = image.split("@");
+  const lastSlash = (ref as string).lastIndexOf("/");
+  const colon = (ref as string).indexOf(":", lastSlash + 1);
+  if (colon >= 0) return (ref as string).slice(colon + 1).slice(0, 63);
+  if (digest) return digest.replace(/^[a-z0-9]+:/, "").slice(0, 12);
+  return "latest";
+}
+
+export function labelContext(config: StackConfig): LabelContext {
+  return {
+    instance: config.stack,
+    versions: {
+      n8n: config.n8n.version,
+      postgres: imageVersion(config.postgres.image),
+      redis: imageVersion(config.redis.image),
+    },
+  };
 }
 
 /** app.kubernetes.io/name per component: the software the pods run. */
-const APP_NAMES: Record<ComponentName, string> = {
+const APP_NAMES: Record<ComponentName, AppName> = {
   namespace: "n8n",
   secrets: "n8n",
   main: "n8n",
@@ -54,7 +85,7 @@ export function labels(ctx: LabelContext, component: ComponentName): Record<stri
   return {
     ...selectorLabels(ctx, component),
     "app.kubernetes.io/part-of": PROJECT,
-    "app.kubernetes.io/version": ctx.version,
+    "app.kubernetes.io/version": ctx.versions[APP_NAMES[component]],
     "app.kubernetes.io/managed-by": "pulumi",
   };
 }

@@ -7,8 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
-import { labels } from "./labels";
-import { labelContext } from "./n8n-workload";
+import { labelContext, labels } from "./labels";
 import { NAMES, SERVICE_LABEL } from "./names";
 
 /** One scrape: a Service (by its name label) and one of its named ports. */

@@ -6,7 +6,7 @@
 import type { Input } from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import type { Resources } from "../config/presets";
-import { type ComponentName, type LabelContext, labels, selectorLabels } from "./labels";
+import { type ComponentName, labelContext, labels, selectorLabels } from "./labels";
 import { type N8nRole, n8nEnv, runnerEnv } from "./n8n-env";
 import { NAMES, PORTS, SECRETS, SERVICE_LABEL } from "./names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, scratchVolume } from "./pod-security";
@@ -34,10 +34,6 @@ export const ROLES: Record<
   },
   webhook: { name: NAMES.webhook, component: "webhook", args: () => ["webhook"], spread: true },
 };
-
-export function labelContext(config: StackConfig): LabelContext {
-  return { instance: config.stack, version: config.n8n.version };
-}
 
 function workloadConfig(config: StackConfig, role: N8nRole) {
   return { main: config.main, worker: config.workers, webhook: config.webhooks }[role];

@@ -1,6 +1,6 @@
 /** The stack's Namespace, with Pod Security admission labels. Pure builder. */
 import type { StackConfig } from "../config";
-import { labels } from "./labels";
+import { labelContext, labels } from "./labels";
 
 /**
  * Pod Security admission enforces "restricted": every pod the program makes meets it (n8n and its
@@ -11,7 +11,7 @@ export function namespaceObject(config: StackConfig) {
     metadata: {
       name: config.namespace,
       labels: {
-        ...labels({ instance: config.stack, version: config.n8n.version }, "namespace"),
+        ...labels(labelContext(config), "namespace"),
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/enforce-version": "latest",
         "pod-security.kubernetes.io/warn": "restricted",

@@ -8,8 +8,7 @@ import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { cidrContains } from "./cidr";
-import { type ComponentName, labels } from "./labels";
-import { labelContext } from "./n8n-workload";
+import { type ComponentName, labelContext, labels } from "./labels";
 import { PORTS } from "./names";
 import { LEADER_ROLE, ROLE_LABEL } from "./postgres-spilo";
 

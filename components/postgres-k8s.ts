@@ -6,8 +6,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { memoryBytes, toMebibytes } from "../config/quantity";
-import { type ComponentName, labels, selectorLabels } from "./labels";
-import { labelContext } from "./n8n-workload";
+import { type ComponentName, labelContext, labels, selectorLabels } from "./labels";
 import { APP_DATABASE, AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, SERVICE_LABEL, secretKeyRef } from "./names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, volumeClaimTemplate } from "./pod-security";
 import {

@@ -8,8 +8,7 @@ import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { memoryBytes } from "../config/quantity";
-import { labels, selectorLabels } from "./labels";
-import { labelContext } from "./n8n-workload";
+import { labelContext, labels, selectorLabels } from "./labels";
 import { NAMES, PORTS, SERVICE_LABEL, secretKeyRef } from "./names";
 import {
   restrictedContainerSecurityContext,

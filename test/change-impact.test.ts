@@ -1,0 +1,58 @@
+/**
+ * What restarts when a user changes a value. Kubernetes rolls a workload when its pod template
+ * changes (and replaces a Job whose template changes), so render the prod stack twice, with one
+ * value changed, and compare every pod template: only the parts that must restart may differ.
+ */
+import { isDeepStrictEqual } from "node:util";
+import { describe, expect, it } from "vitest";
+import type { StackRun } from "../render/run";
+import { podsOf, rawStackConfig, runProgram } from "./harness";
+
+type Raw = Record<string, unknown>;
+
+/** A copy of the prod stack's raw config with `path` set to `value`. */
+function withValue(path: string, value: unknown): Raw {
+  const raw = structuredClone(rawStackConfig("prod"));
+  const keys = path.split(".");
+  let node = raw as Record<string, unknown>;
+  for (const k of keys.slice(0, -1)) {
+    node[k] = { ...((node[k] as Record<string, unknown> | undefined) ?? {}) };
+    node = node[k] as Record<string, unknown>;
+  }
+  node[keys.at(-1) as string] = value;
+  return raw;
+}
+
+function templates(run: StackRun): Map<string, unknown> {
+  return new Map(podsOf(run.manifests).map((p) => [`${p.owner.kind}/${p.owner.metadata.name}`, p]));
+}
+
+/** The workloads (kind/name) whose pod template differs between two renders. */
+async function restartedBy(path: string, value: unknown): Promise<string[]> {
+  const before = templates(await runProgram("prod", rawStackConfig("prod")));
+  const after = templates(await runProgram("prod", withValue(path, value)));
+  const names = new Set([...before.keys(), ...after.keys()]);
+  return [...names].filter((n) => !isDeepStrictEqual(before.get(n), after.get(n))).sort();
+}
+
+const N8N = ["Deployment/n8n-main", "Deployment/n8n-webhook", "Deployment/n8n-worker"];
+
+describe("change impact: which pod templates a config change rolls", () => {
+  it("an n8n upgrade rolls the n8n processes only, not PostgreSQL, Redis or the database Jobs", async () => {
+    expect(await restartedBy("n8n.version", "2.41.0")).toEqual(N8N);
+  });
+
+  it("a Spilo image bump rolls PostgreSQL and the Jobs that run its image, nothing of n8n or Redis", async () => {
+    const changed = await restartedBy("postgres.image", "ghcr.io/zalando/spilo-17:4.0-p4");
+    expect(changed).toContain("StatefulSet/n8n-postgres");
+    expect(changed.filter((n) => n.includes("n8n-redis") || N8N.includes(n))).toEqual([]);
+  });
+
+  it("a Redis image bump rolls Redis only", async () => {
+    expect(await restartedBy("redis.image", "docker.io/library/redis:7.4.7")).toEqual(["StatefulSet/n8n-redis"]);
+  });
+
+  it("a Redis setting rolls Redis and nothing else", async () => {
+    expect(await restartedBy("redis.storageSize", "20Gi")).toEqual(["StatefulSet/n8n-redis"]);
+  });
+});
