@@ -2,11 +2,12 @@
  * Entry point for `pulumi up` / `pulumi preview`, and for the offline render (scripts/render.ts),
  * which runs this same file under the Pulumi mock runtime.
  */
+import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { N8nCluster } from "./components/cluster";
 import { namespaceObject } from "./components/namespace";
-import { providerArgs } from "./components/provider";
+import { awsProviderArgs, providerArgs } from "./components/provider";
 import { ConfigError } from "./config";
 import { type LoadedStack, loadStackConfig } from "./config/pulumi";
 
@@ -23,12 +24,14 @@ function load(): LoadedStack {
 const { config, secrets } = load();
 
 const provider = new k8s.Provider("k8s", providerArgs(config.kubernetes));
+// The AWS counterpart: buckets and IAM land in the region the archive config names.
+const awsProvider = new aws.Provider("aws", awsProviderArgs(config));
 const namespace = new k8s.core.v1.Namespace("namespace", namespaceObject(config), { provider });
 
 const cluster = new N8nCluster(
   "n8n",
   { config, namespace: namespace.metadata.name, encryptionKey: secrets.encryptionKey },
-  { providers: [provider] },
+  { providers: [provider, awsProvider] },
 );
 
 export const url = cluster.url;

@@ -1,4 +1,4 @@
-/** The explicit Kubernetes provider, from the stack's `kubernetes` config. Pure builder. */
+/** The explicit Kubernetes and AWS providers, from the stack's config. Pure builders. */
 import type { StackConfig } from "../config";
 
 export function providerArgs(k: StackConfig["kubernetes"]) {
@@ -9,4 +9,12 @@ export function providerArgs(k: StackConfig["kubernetes"]) {
     ...(k.renderDirectory ? { renderYamlToDirectory: k.renderDirectory } : {}),
     enableServerSideApply: true,
   };
+}
+
+/**
+ * The AWS provider for the backup buckets and their IAM: pinned to the region WAL-G and the dump job
+ * are told (postgres.archive.region), never the ambient AWS_REGION or profile of whoever runs `pulumi up`.
+ */
+export function awsProviderArgs(config: StackConfig) {
+  return { region: config.postgres.archive.region };
 }

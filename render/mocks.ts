@@ -14,6 +14,8 @@ export interface RecordedResource {
   /** Name of the parent resource; undefined for the stack's direct children. */
   parent?: string;
   custom: boolean;
+  /** The provider reference ("<urn>::<id>") it was registered with; undefined for the default provider. */
+  provider?: string;
   /** The `protect` resource option. */
   protect: boolean;
   /** The `ignoreChanges` resource option. */
@@ -94,6 +96,7 @@ export class MockRecorder implements pulumi.runtime.Mocks {
         name: args.name,
         parent: registration?.parent,
         custom: args.custom ?? false,
+        provider: registration?.provider,
         protect: registration?.protect ?? false,
         ignoreChanges: registration?.ignoreChanges ?? [],
         urn: "",
@@ -150,6 +153,8 @@ export class MockRecorder implements pulumi.runtime.Mocks {
 
 interface Registration {
   parent?: string;
+  /** The provider reference ("<urn>::<id>") the resource was registered with, when one was given. */
+  provider?: string;
   protect: boolean;
   ignoreChanges: string[];
   dependencies: string[];
@@ -165,6 +170,7 @@ interface RegisterRequest {
   getName(): string;
   getParent(): string;
   getProtect(): boolean;
+  getProvider(): string;
   getIgnorechangesList(): string[];
   getDependenciesList(): string[];
   getPropertydependenciesMap(): { forEach(f: (value: { getUrnsList(): string[] }, key: string) => void): void };
@@ -191,6 +197,7 @@ export async function installMocks(
       propertyDependencies[key] = value.getUrnsList();
     });
     recorder.noteRegistration(r.getType(), r.getName(), r.getParent() || undefined, {
+      provider: r.getProvider() || undefined,
       protect: r.getProtect(),
       ignoreChanges: r.getIgnorechangesList(),
       dependencies: r.getDependenciesList(),

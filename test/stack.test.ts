@@ -121,6 +121,22 @@ function checks(getRun: () => StackRun) {
     }
   });
 
+  it("every AWS resource goes through the explicit AWS provider, in the region WAL-G is told", () => {
+    const { resources, manifests } = getRun();
+    const providers = resources.filter((r) => r.type === "pulumi:providers:aws");
+    expect(providers).toHaveLength(1);
+    const provider = providers[0] as (typeof providers)[number];
+    const spilo = podsOf(manifests)
+      .find((p) => p.owner.kind === "StatefulSet" && p.owner.metadata.name === "n8n-postgres")
+      ?.spec.containers.find((c) => c.name === "postgres");
+    const walgRegion = spilo?.env?.find((e) => e.name === "AWS_REGION")?.value;
+    expect(walgRegion).toMatch(/^[a-z]{2}-[a-z]+-\d$/);
+    expect(provider.inputs.region).toBe(walgRegion);
+    const aws = resources.filter((r) => r.custom && r.type.startsWith("aws:"));
+    expect(aws.length).toBeGreaterThan(0);
+    for (const r of aws) expect(r.provider?.startsWith(`${provider.urn}::`), `${r.type} ${r.name}`).toBe(true);
+  });
+
   it("object names are unique per kind and namespaced objects carry the namespace", () => {
     const seen = new Set<string>();
     for (const m of getRun().manifests) {
