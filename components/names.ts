@@ -35,6 +35,8 @@ export const NAMES = {
   postgresServiceAccount: "n8n-postgres",
   postgresBootstrap: "n8n-postgres-bootstrap",
   postgresDump: "n8n-postgres-dump",
+  /** WAL-G's web identity files (IRSA). */
+  postgresWalg: "n8n-postgres-walg",
   outboxReaper: "n8n-outbox-reaper",
   redis: "n8n-redis",
 } as const;

@@ -6,6 +6,15 @@ import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { memoryBytes, toMebibytes } from "../config/quantity";
+import {
+  staticKeyEnv,
+  WALG_FILES,
+  walgAwsConfig,
+  walgJson,
+  webIdentityEnv,
+  webIdentityTokenMount,
+  webIdentityTokenVolume,
+} from "./aws-identity";
 import { type ComponentName, labelContext, labels, selectorLabels } from "./labels";
 import { APP_DATABASE, AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, SERVICE_LABEL, secretKeyRef } from "./names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, volumeClaimTemplate } from "./pod-security";
@@ -49,26 +58,31 @@ export function spiloSecurityContext() {
   return { ...restrictedContainerSecurityContext(), readOnlyRootFilesystem: false };
 }
 
-/** A ServiceAccount, annotated for IRSA when it has an IAM role. */
-function serviceAccount(
-  config: StackConfig,
-  name: string,
-  namespace: Input<string>,
-  roleArn: Input<string> | undefined,
-  automountToken: boolean,
-) {
+/**
+ * A ServiceAccount. With IRSA it carries no `eks.amazonaws.com/role-arn` annotation on purpose: the
+ * pods project their web identity token themselves, and the EKS webhook must not add AWS_ROLE_ARN
+ * to the Spilo container (aws-identity.ts says why).
+ */
+function serviceAccount(config: StackConfig, name: string, namespace: Input<string>, automountToken: boolean) {
+  return { metadata: meta(config, name, namespace), automountServiceAccountToken: automountToken };
+}
+
+export function postgresServiceAccount(config: StackConfig, namespace: Input<string>) {
+  // Patroni talks to the Kubernetes API (its DCS): this pod needs its token.
+  return serviceAccount(config, NAMES.postgresServiceAccount, namespace, true);
+}
+
+/** WAL-G's web identity files (IRSA only): `~/.walg.json` and the AWS shared config it names. */
+export function walgAwsConfigMap(config: StackConfig, namespace: Input<string>, awsConfig: Input<string>) {
   return {
-    metadata: {
-      ...meta(config, name, namespace),
-      ...(roleArn ? { annotations: { "eks.amazonaws.com/role-arn": roleArn } } : {}),
-    },
-    automountServiceAccountToken: automountToken,
+    metadata: meta(config, NAMES.postgresWalg, namespace),
+    data: { "walg.json": walgJson(), config: awsConfig },
   };
 }
 
-export function postgresServiceAccount(config: StackConfig, namespace: Input<string>, roleArn?: Input<string>) {
-  // Patroni talks to the Kubernetes API (its DCS): this pod needs its token.
-  return serviceAccount(config, NAMES.postgresServiceAccount, namespace, roleArn, true);
+/** The AWS shared config of WAL-G for a role (walgAwsConfig with this cluster's session name). */
+export function walgAwsConfigFor(roleArn: string): string {
+  return walgAwsConfig(roleArn, NAMES.postgres);
 }
 
 /** What Patroni's Kubernetes DCS needs in its own namespace, and nothing cluster-wide. */
@@ -199,8 +213,35 @@ export function spiloContainer<S extends Input<string>>(config: StackConfig, tar
     volumeMounts: [
       { name: "pgdata", mountPath: "/home/postgres/pgdata" },
       { name: "dshm", mountPath: "/dev/shm" },
+      ...(target?.roleArn ? walgIdentityMounts() : []),
     ],
   };
+}
+
+const WALG_VOLUME = "walg-aws";
+
+function walgIdentityMounts() {
+  return [
+    webIdentityTokenMount(),
+    { name: WALG_VOLUME, mountPath: WALG_FILES.walgJson, subPath: "walg.json", readOnly: true },
+    { name: WALG_VOLUME, mountPath: WALG_FILES.awsConfigDir, readOnly: true },
+  ];
+}
+
+function walgIdentityVolumes() {
+  return [
+    webIdentityTokenVolume(),
+    {
+      name: WALG_VOLUME,
+      configMap: {
+        name: NAMES.postgresWalg,
+        items: [
+          { key: "walg.json", path: "walg.json" },
+          { key: "config", path: "config" },
+        ],
+      },
+    },
+  ];
 }
 
 /** /dev/shm for parallel query workers: a quarter of the memory limit, at least 256 Mi. */
@@ -254,6 +295,7 @@ export function postgresStatefulSet<S extends Input<string>>(
           containers: [spiloContainer(config, target), postgresExporterContainer(config)],
           volumes: [
             { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: shmSize(config) } },
+            ...(target?.roleArn ? walgIdentityVolumes() : []),
             ...(p.outbox.enabled
               ? [
                   {
@@ -302,7 +344,9 @@ interface JobContainer {
   volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 
-type Volume = { name: string; configMap?: { name: string }; emptyDir?: { sizeLimit: string } };
+type Volume =
+  | { name: string; configMap?: { name: string }; emptyDir?: { sizeLimit: string } }
+  | ReturnType<typeof webIdentityTokenVolume>;
 
 /** A restricted pod spec for short-lived Spilo-image containers (psql, pg_dump). */
 export function jobPodSpec(config: StackConfig, container: JobContainer, volumes: Volume[] = []) {
@@ -447,8 +491,8 @@ export interface DumpTarget<S extends Input<string> = string> {
   roleArn?: S;
 }
 
-export function dumpServiceAccount(config: StackConfig, namespace: Input<string>, roleArn?: Input<string>) {
-  return serviceAccount(config, NAMES.postgresDump, namespace, roleArn, false);
+export function dumpServiceAccount(config: StackConfig, namespace: Input<string>) {
+  return serviceAccount(config, NAMES.postgresDump, namespace, false);
 }
 
 /** Nightly pg_dump -Fc of the n8n database into the Object Lock bucket. */
@@ -457,21 +501,7 @@ export function dumpCronJob<S extends Input<string>>(
   namespace: Input<string>,
   target: DumpTarget<S>,
 ) {
-  const credentials = target.roleArn
-    ? [
-        { name: "AWS_ROLE_ARN", value: target.roleArn },
-        { name: "AWS_STS_REGIONAL_ENDPOINTS", value: "regional" },
-      ]
-    : [
-        {
-          name: "AWS_ACCESS_KEY_ID",
-          valueFrom: { secretKeyRef: { name: AWS_KEYS_SECRET.name, key: AWS_KEYS_SECRET.keys.accessKeyId } },
-        },
-        {
-          name: "AWS_SECRET_ACCESS_KEY",
-          valueFrom: { secretKeyRef: { name: AWS_KEYS_SECRET.name, key: AWS_KEYS_SECRET.keys.secretAccessKey } },
-        },
-      ];
+  const credentials = target.roleArn ? webIdentityEnv(target.roleArn, NAMES.postgresDump) : staticKeyEnv();
   const pod = {
     ...jobPodSpec(
       config,
@@ -485,9 +515,9 @@ export function dumpCronJob<S extends Input<string>>(
           { name: "AWS_REGION", value: config.postgres.archive.region },
           ...credentials,
         ],
-        volumeMounts: jobMounts,
+        volumeMounts: [...jobMounts, ...(target.roleArn ? [webIdentityTokenMount()] : [])],
       },
-      [sqlVolume],
+      [sqlVolume, ...(target.roleArn ? [webIdentityTokenVolume()] : [])],
     ),
     serviceAccountName: NAMES.postgresDump,
   };

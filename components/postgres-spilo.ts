@@ -6,8 +6,9 @@
  */
 import type { StackConfig } from "../config";
 import { memoryBytes, toMebibytes } from "../config/quantity";
+import { staticKeyEnv } from "./aws-identity";
 import type { EnvVar } from "./n8n-env";
-import { AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, secretKeyRef } from "./names";
+import { DB_USERS, NAMES, PORTS, secretKeyRef } from "./names";
 
 /** PostgreSQL major version of the pinned Spilo image (spilo-17); WAL-G paths include it. */
 export const PG_VERSION = 17;
@@ -128,22 +129,19 @@ const value = (name: string, v: string | number | boolean): EnvVar => ({ name, v
 /** What the archive env needs from the AWS side (Outputs in the component, plain strings in tests). */
 export interface ArchiveTarget<S = string> {
   bucket: S;
-  /** IAM role for IRSA; absent with static keys. */
+  /**
+   * IAM role for IRSA; absent with static keys. It never reaches the container env: WAL-G finds it in
+   * the files of walgAwsConfig (see aws-identity.ts for why).
+   */
   roleArn?: S;
 }
 
 type Env<S> = { name: string; value: S } | EnvVar | { name: string; valueFrom: { fieldRef: { fieldPath: string } } };
 
-/** WAL-G to S3, through IRSA or static keys from a Secret. */
+/** WAL-G to S3: static keys from a Secret, or (IRSA) no credential variable at all. */
 export function archiveEnv<S>(config: StackConfig, target: ArchiveTarget<S>): Env<S>[] {
   const a = config.postgres.archive;
   const b = config.postgres.backup;
-  const credentials: Env<S>[] = target.roleArn
-    ? [{ name: "AWS_ROLE_ARN", value: target.roleArn }, value("AWS_STS_REGIONAL_ENDPOINTS", "regional")]
-    : [
-        { name: "AWS_ACCESS_KEY_ID", valueFrom: awsKeyRef("accessKeyId") },
-        { name: "AWS_SECRET_ACCESS_KEY", valueFrom: awsKeyRef("secretAccessKey") },
-      ];
   return [
     value("USE_WALG_BACKUP", true),
     value("USE_WALG_RESTORE", true),
@@ -157,28 +155,14 @@ export function archiveEnv<S>(config: StackConfig, target: ArchiveTarget<S>): En
       : [value("WALG_S3_SSE", "AES256")]),
     value("BACKUP_SCHEDULE", b.schedule),
     value("BACKUP_NUM_TO_RETAIN", b.numToRetain),
-    ...credentials,
+    ...(target.roleArn ? [] : staticKeyEnv()),
   ];
-}
-
-function awsKeyRef(key: keyof typeof AWS_KEYS_SECRET.keys) {
-  return { secretKeyRef: { name: AWS_KEYS_SECRET.name, key: AWS_KEYS_SECRET.keys[key] } };
 }
 
 /** Point-in-time clone of an archive (Spilo CLONE_* env): bootstraps a new cluster, then runs as usual. */
 export function restoreEnv<S>(config: StackConfig, target: ArchiveTarget<S>): Env<S>[] {
   const r = config.postgres.restore;
   if (!r) return [];
-  const credentials: Env<S>[] = target.roleArn
-    ? [
-        { name: "CLONE_AWS_ROLE_ARN", value: target.roleArn },
-        value("CLONE_AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
-        value("CLONE_AWS_STS_REGIONAL_ENDPOINTS", "regional"),
-      ]
-    : [
-        { name: "CLONE_AWS_ACCESS_KEY_ID", valueFrom: awsKeyRef("accessKeyId") },
-        { name: "CLONE_AWS_SECRET_ACCESS_KEY", valueFrom: awsKeyRef("secretAccessKey") },
-      ];
   return [
     value("CLONE_METHOD", "CLONE_WITH_WALE"),
     value("CLONE_SCOPE", r.fromScope ?? NAMES.postgres),
@@ -189,7 +173,8 @@ export function restoreEnv<S>(config: StackConfig, target: ArchiveTarget<S>): En
     value("CLONE_AWS_REGION", r.fromRegion ?? config.postgres.archive.region),
     value("CLONE_USE_WALG_RESTORE", true),
     value("CLONE_TARGET_TIME", r.targetTime),
-    ...credentials,
+    // With IRSA the clone's WAL-G runs as user postgres too and finds the role in the same files.
+    ...(target.roleArn ? [] : staticKeyEnv("CLONE_")),
   ];
 }
 

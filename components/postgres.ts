@@ -19,6 +19,8 @@ import {
   postgresServiceAccount,
   postgresServices,
   postgresStatefulSet,
+  walgAwsConfigFor,
+  walgAwsConfigMap,
 } from "./postgres-k8s";
 
 export interface N8nPostgresArgs {
@@ -54,9 +56,16 @@ export class N8nPostgres extends pulumi.ComponentResource {
 
     const sa = new k8s.core.v1.ServiceAccount(
       `${name}-serviceaccount`,
-      postgresServiceAccount(config, namespace, ids?.archiveRoleArn),
+      postgresServiceAccount(config, namespace),
       child,
     );
+    const walgFiles = ids?.archiveRoleArn
+      ? new k8s.core.v1.ConfigMap(
+          `${name}-walg-aws`,
+          walgAwsConfigMap(config, namespace, ids.archiveRoleArn.apply(walgAwsConfigFor)),
+          child,
+        )
+      : undefined;
     const role = new k8s.rbac.v1.Role(`${name}-role`, postgresRole(config, namespace), child);
     const binding = new k8s.rbac.v1.RoleBinding(`${name}-rolebinding`, postgresRoleBinding(config, namespace), {
       parent: this,
@@ -71,7 +80,7 @@ export class N8nPostgres extends pulumi.ComponentResource {
       postgresStatefulSet(config, namespace, target),
       {
         parent: this,
-        dependsOn: [sa, binding, headless, ...(keys ? [keys] : [])],
+        dependsOn: [sa, binding, headless, ...(keys ? [keys] : []), ...(walgFiles ? [walgFiles] : [])],
       },
     );
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, postgresPdb(config, namespace), child);
@@ -87,7 +96,7 @@ export class N8nPostgres extends pulumi.ComponentResource {
     if (storage?.dumpBucket) {
       const dumpSa = new k8s.core.v1.ServiceAccount(
         `${name}-dump-serviceaccount`,
-        dumpServiceAccount(config, namespace, ids?.dumpRoleArn),
+        dumpServiceAccount(config, namespace),
         child,
       );
       new k8s.batch.v1.CronJob(

@@ -108,7 +108,8 @@ describe("Spilo env (pure)", () => {
     expect(envValue(env, "USE_WALG_BACKUP")).toBe("true");
     expect(envValue(env, "WAL_BUCKET_SCOPE_PREFIX")).toBe("");
     expect(envValue(env, "AWS_REGION")).toBe("eu-west-1");
-    expect(envValue(env, "AWS_ROLE_ARN")).toBe("arn:aws:iam::1:role/r");
+    // With IRSA no credential variable reaches Spilo: WAL-G would copy AWS_ROLE_ARN and fail (aws-identity.ts).
+    expect(env.filter((e) => e.name.startsWith("AWS_") && e.name !== "AWS_REGION")).toEqual([]);
     expect(walPrefix()).toBe(`spilo/${NAMES.postgres}/wal/17`);
     const staticEnv = archiveEnv(c, { bucket: "wal-bucket" }) as Env[];
     expect(staticEnv.find((e) => e.name === "AWS_SECRET_ACCESS_KEY")?.valueFrom).toEqual({
@@ -389,13 +390,6 @@ describe("prod under mocks (IRSA)", () => {
     const resources = policy.Statement.flatMap((s: { Resource: string | string[] }) => [s.Resource].flat());
     for (const r of resources)
       expect(r).toMatch(/^arn:aws:s3:::n8n-prod-wal-[a-f0-9]+(\/spilo\/n8n-postgres\/wal\/17\/\*)?$/);
-  });
-
-  it("the Spilo ServiceAccount carries the IRSA annotation of the WAL-G role", () => {
-    const sa = findManifest(run, "ServiceAccount", NAMES.postgresServiceAccount);
-    expect((sa.metadata.annotations as Record<string, string>)["eks.amazonaws.com/role-arn"]).toMatch(
-      /^arn:aws:iam::\d+:role\/n8n-postgres-backups-walg-role/,
-    );
   });
 
   it("max_connections covers the n8n connection budget", () => {
