@@ -10,6 +10,7 @@ export type ComponentName =
   | "webhook"
   | "postgres"
   | "postgres-bootstrap"
+  | "postgres-config"
   | "postgres-dump"
   | "outbox-reaper"
   | "redis"
@@ -63,6 +64,7 @@ const APP_NAMES: Record<ComponentName, AppName> = {
   webhook: "n8n",
   postgres: "postgres",
   "postgres-bootstrap": "postgres",
+  "postgres-config": "postgres",
   "postgres-dump": "postgres",
   "outbox-reaper": "postgres",
   redis: "redis",

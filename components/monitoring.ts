@@ -72,6 +72,7 @@ export const EXTERNAL_METRICS: Record<string, string> = {
   up: "Prometheus",
   patroni_cluster_unlocked: "Patroni /metrics",
   patroni_primary: "Patroni /metrics",
+  patroni_pending_restart: "Patroni /metrics",
   pg_replication_lag_seconds: "postgres_exporter replication collector",
   pg_stat_archiver_failed_count: "postgres_exporter stat_archiver collector",
   pg_stat_archiver_last_archive_age: "postgres_exporter stat_archiver collector",
@@ -164,6 +165,16 @@ export function alertGroups(config: StackConfig): { name: string; rules: AlertSp
       severity: "critical",
       summary: "PostgreSQL has no leader",
       description: "No Patroni member holds the leader lock: n8n cannot write.",
+    },
+    {
+      // The patroni-config Job applied a setting PostgreSQL takes only at start (max_connections).
+      alert: "PostgresPendingRestart",
+      expr: `max(patroni_pending_restart{${ns}}) == 1`,
+      for: "30m",
+      severity: "warning",
+      summary: "PostgreSQL members wait for a restart to apply their configuration",
+      description:
+        "{{ $value }} member(s) run with settings older than Patroni's configuration: restart them in a quiet window.",
     },
     {
       alert: "PostgresReplicationLag",

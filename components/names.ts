@@ -35,6 +35,9 @@ export const NAMES = {
   postgresServiceAccount: "n8n-postgres",
   postgresBootstrap: "n8n-postgres-bootstrap",
   postgresDump: "n8n-postgres-dump",
+  /** Patroni's dynamic configuration and the script of the Job that applies it. */
+  postgresPatroni: "n8n-postgres-patroni",
+  postgresPatroniConfig: "n8n-postgres-patroni-config",
   /** WAL-G's web identity files (IRSA). */
   postgresWalg: "n8n-postgres-walg",
   outboxReaper: "n8n-outbox-reaper",
@@ -71,6 +74,8 @@ export const SECRETS = {
       replicationPassword: "replication-password",
       appPassword: "app-password",
       monitoringPassword: "monitoring-password",
+      /** Patroni REST API, unsafe endpoints (restart, failover, reinitialize, config). */
+      patroniApiPassword: "patroni-api-password",
     },
   },
   redis: {

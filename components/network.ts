@@ -85,6 +85,13 @@ export function networkFlows(config: StackConfig): Flow[] {
       to: primary,
       ports: tcp(PORTS.postgres),
     },
+    {
+      // The Job that applies Patroni's dynamic configuration (PATCH /config, authenticated).
+      name: "patroni-config-to-postgres",
+      from: pods("postgres-config"),
+      to: pods("postgres"),
+      ports: tcp(PORTS.patroni),
+    },
     { name: "dump-to-postgres", from: pods("postgres-dump"), to: pods("postgres"), ports: tcp(PORTS.postgres) },
     { name: "n8n-to-redis", from: pods(...N8N), to: pods("redis"), ports: tcp(PORTS.redis) },
     { name: "postgres-peers", from: pods("postgres"), to: pods("postgres"), ports: tcp(PORTS.postgres, PORTS.patroni) },

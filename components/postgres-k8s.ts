@@ -2,6 +2,7 @@
  * Pure spec builders for the Patroni/Spilo cluster on Kubernetes: RBAC for the Kubernetes DCS,
  * Services (primary, replicas, headless), the StatefulSet, its PDB, and the Jobs around it.
  */
+import { createHash } from "node:crypto";
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
@@ -21,13 +22,17 @@ import { restrictedContainerSecurityContext, restrictedPodSecurityContext, volum
 import {
   type ArchiveTarget,
   DUMP_PREFIX,
+  dcsConfiguration,
   LEADER_ROLE,
+  PATRONI_FILES,
   REPLICA_ROLE,
+  RESTAPI_USER,
   ROLE_LABEL,
   SCOPE_LABEL,
   spiloEnv,
 } from "./postgres-spilo";
 import {
+  applyDcsScript,
   appUserSql,
   dumpScript,
   monitoringUserSql,
@@ -412,6 +417,59 @@ function appConnectionEnv(config: StackConfig, host: string) {
     { name: "PGSSLMODE", value: config.postgres.tls ? "require" : "prefer" },
     { name: "HOME", value: "/tmp" },
   ];
+}
+
+/** Patroni's dynamic configuration (read by Spilo at creation, applied by the Job later) and the Job's script. */
+export function patroniConfigMap(config: StackConfig, namespace: Input<string>) {
+  return {
+    metadata: meta(config, NAMES.postgresPatroni, namespace),
+    data: {
+      [PATRONI_FILES.dcs]: `${JSON.stringify(dcsConfiguration(config))}\n`,
+      [PATRONI_FILES.apply]: applyDcsScript(),
+    },
+  };
+}
+
+/**
+ * Applies the dynamic configuration to the running cluster. Its pod template carries a digest of the
+ * configuration, so Pulumi replaces (re-runs) the Job exactly when the configuration changes.
+ */
+export function patroniConfigJob(config: StackConfig, namespace: Input<string>) {
+  const digest = createHash("sha256")
+    .update(JSON.stringify(dcsConfiguration(config)))
+    .digest("hex");
+  return {
+    metadata: meta(config, NAMES.postgresPatroniConfig, namespace),
+    spec: {
+      backoffLimit: 3,
+      activeDeadlineSeconds: 1800,
+      template: {
+        metadata: {
+          labels: labels(labelContext(config), "postgres-config"),
+          annotations: { "n8n-cluster/dcs-sha256": digest },
+        },
+        spec: jobPodSpec(
+          config,
+          {
+            name: "patroni-config",
+            command: ["python3", `/patroni/${PATRONI_FILES.apply}`],
+            env: [
+              // Any member takes PATCH /config: the headless Service lists them all, ready or not.
+              { name: "PATRONI_URL", value: `http://${NAMES.postgresHeadless}:${PORTS.patroni}` },
+              { name: "DCS_FILE", value: `/patroni/${PATRONI_FILES.dcs}` },
+              { name: "RESTAPI_USER", value: RESTAPI_USER },
+              { name: "RESTAPI_PASSWORD", valueFrom: secretKeyRef("postgres", "patroniApiPassword") },
+            ],
+            volumeMounts: [
+              { name: "patroni", mountPath: "/patroni", readOnly: true },
+              { name: "tmp", mountPath: "/tmp" },
+            ],
+          },
+          [{ name: "patroni", configMap: { name: NAMES.postgresPatroni } }],
+        ),
+      },
+    },
+  };
 }
 
 /** Idempotent Job: create the app role and database (and the outbox), once the primary answers. */

@@ -33,19 +33,17 @@ const mb = (n: number) => `${Math.floor(n)}MB`;
 /**
  * Memory and WAL settings scaled from the container's memory limit and volume size, after the
  * large-instance numbers of REQUIREMENTS R5 (16 GiB: shared_buffers 4 GB, effective_cache_size 12 GB,
- * maintenance_work_mem 1 GB, work_mem 20 MB at 200 connections, wal_keep_size 1 GB).
+ * maintenance_work_mem 1 GB, work_mem 20 MB at 200 connections, wal_keep_size 1 GB). Local to each
+ * member: they follow its memory limit, and a change of the limit restarts the pod anyway.
  */
 export function derivedParameters(config: StackConfig) {
   const p = config.postgres;
   const memMb = toMebibytes(memoryBytes(p.resources.limits.memory));
   const diskMb = toMebibytes(memoryBytes(p.storageSize));
-  const sharedBuffers = memMb / 4;
   return {
-    shared_buffers: mb(sharedBuffers),
+    shared_buffers: mb(memMb / 4),
     effective_cache_size: mb((memMb * 3) / 4),
     maintenance_work_mem: mb(clamp(memMb / 16, 64, 1024)),
-    // What shared_buffers leaves, shared by every connection running about three sorts at once.
-    work_mem: mb(clamp((memMb - sharedBuffers) / (p.maxConnections * 3), 4, 256)),
     wal_buffers: "16MB",
     max_wal_size: mb(clamp(diskMb / 10, 1024, 16384)),
     min_wal_size: mb(clamp(diskMb / 40, 256, 2048)),
@@ -55,7 +53,17 @@ export function derivedParameters(config: StackConfig) {
   };
 }
 
-/** Parameters Patroni keeps cluster-wide in the DCS (they must match on every member). */
+/** What shared_buffers leaves, shared by every connection running about three sorts at once. */
+export function workMem(config: StackConfig): string {
+  const memMb = toMebibytes(memoryBytes(config.postgres.resources.limits.memory));
+  return mb(clamp((memMb - memMb / 4) / (config.postgres.maxConnections * 3), 4, 256));
+}
+
+/**
+ * Parameters Patroni keeps cluster-wide in the DCS: those that must match on every member
+ * (max_connections, wal_level, ...), and the ones that change without a restart, so that a change
+ * reaches the running cluster through Patroni instead of rolling the pods.
+ */
 export function dcsParameters(config: StackConfig) {
   const diskMb = toMebibytes(memoryBytes(config.postgres.storageSize));
   return {
@@ -64,6 +72,11 @@ export function dcsParameters(config: StackConfig) {
     max_replication_slots: "10",
     wal_level: "replica",
     wal_keep_size: mb(clamp(diskMb / 20, 256, 1024)),
+    work_mem: workMem(config),
+    ...LOGGING_PARAMETERS,
+    password_encryption: "scram-sha-256",
+    // Spilo's default is 1800 s: a quiet database would lose up to 30 minutes.
+    archive_timeout: `${config.postgres.archive.timeoutSeconds}s`,
   };
 }
 
@@ -93,35 +106,63 @@ export function pgHba(config: StackConfig): string[] {
   ];
 }
 
-/** The Patroni configuration merged over Spilo's template (plain data; serialised as JSON, which is YAML). */
-export function spiloConfiguration(config: StackConfig) {
-  const { patroni, archive } = config.postgres;
+/** Patroni's dynamic configuration (the DCS `config`): bootstrap.dcs at creation, then PATCH /config. */
+export function dcsConfiguration(config: StackConfig) {
+  const { patroni } = config.postgres;
   return {
-    bootstrap: {
-      dcs: {
-        ttl: patroni.ttl,
-        loop_wait: patroni.loopWait,
-        retry_timeout: patroni.retryTimeout,
-        maximum_lag_on_failover: patroni.maximumLagOnFailover,
-        synchronous_mode: patroni.synchronousMode,
-        synchronous_mode_strict: patroni.synchronousModeStrict,
-        postgresql: { parameters: dcsParameters(config) },
-      },
-    },
+    ttl: patroni.ttl,
+    loop_wait: patroni.loopWait,
+    retry_timeout: patroni.retryTimeout,
+    maximum_lag_on_failover: patroni.maximumLagOnFailover,
+    synchronous_mode: patroni.synchronousMode,
+    synchronous_mode_strict: patroni.synchronousModeStrict,
+    postgresql: { parameters: dcsParameters(config) },
+  };
+}
+
+/** The user of Patroni's REST API for its unsafe endpoints (restart, failover, reinitialize, config). */
+export const RESTAPI_USER = "patroni";
+
+/** Env names the kubelet expands inside SPILO_CONFIGURATION (dependent environment variables). */
+export const SPILO_REFS = { restapiPassword: "RESTAPI_PASSWORD", bootstrapDcs: "SPILO_BOOTSTRAP_DCS" } as const;
+
+/**
+ * The Patroni configuration Spilo merges over its template, as the container sees it once the
+ * kubelet has expanded the references: the DCS part comes from a ConfigMap and the REST API password
+ * from a Secret, so neither is a literal of the pod template. Only local settings are literal: they
+ * take a restart to apply, so a change of them rolls the members, and nothing else does.
+ */
+export function spiloConfiguration(config: StackConfig, restapiPassword = `$(${SPILO_REFS.restapiPassword})`) {
+  return {
+    bootstrap: { dcs: dcsConfiguration(config) },
+    // Unsafe endpoints need these credentials; GET (probes, /metrics, /patroni) stays open.
+    restapi: { authentication: { username: RESTAPI_USER, password: restapiPassword } },
     postgresql: {
       parameters: {
         ...derivedParameters(config),
-        ...LOGGING_PARAMETERS,
-        password_encryption: "scram-sha-256",
         ssl: "on",
-        archive_mode: archive.enabled ? "on" : "off",
-        // Spilo's default is 1800 s: a quiet database would lose up to 30 minutes.
-        archive_timeout: `${archive.timeoutSeconds}s`,
+        archive_mode: config.postgres.archive.enabled ? "on" : "off",
+        // Explicit parameters win over everything, DCS included (Patroni: local settings override).
         ...config.postgres.parameters,
       },
       pg_hba: pgHba(config),
     },
   };
+}
+
+/**
+ * The SPILO_CONFIGURATION env value: spiloConfiguration with the DCS part and the password left as
+ * $(NAME) references. Any other "$(" is escaped as "$$(" so the kubelet leaves it alone.
+ */
+export function spiloConfigurationTemplate(config: StackConfig): string {
+  const DCS = "\u0000dcs\u0000";
+  const PASSWORD = "\u0000password\u0000";
+  const doc = spiloConfiguration(config, PASSWORD) as Record<string, unknown>;
+  doc.bootstrap = { dcs: DCS };
+  return JSON.stringify(doc)
+    .replaceAll("$(", "$$$$(")
+    .replace(JSON.stringify(DCS), `$(${SPILO_REFS.bootstrapDcs})`)
+    .replace(JSON.stringify(PASSWORD), `"$(${SPILO_REFS.restapiPassword})"`);
 }
 
 const value = (name: string, v: string | number | boolean): EnvVar => ({ name, value: String(v) });
@@ -136,7 +177,14 @@ export interface ArchiveTarget<S = string> {
   roleArn?: S;
 }
 
-type Env<S> = { name: string; value: S } | EnvVar | { name: string; valueFrom: { fieldRef: { fieldPath: string } } };
+type Env<S> =
+  | { name: string; value: S }
+  | EnvVar
+  | { name: string; valueFrom: { fieldRef: { fieldPath: string } } }
+  | { name: string; valueFrom: { configMapKeyRef: { name: string; key: string } } };
+
+/** Files of the n8n-postgres-patroni ConfigMap. */
+export const PATRONI_FILES = { dcs: "dcs.json", apply: "apply-dcs.py" } as const;
 
 /** WAL-G to S3: static keys from a Secret, or (IRSA) no credential variable at all. */
 export function archiveEnv<S>(config: StackConfig, target: ArchiveTarget<S>): Env<S>[] {
@@ -198,7 +246,14 @@ export function spiloEnv<S>(config: StackConfig, target: ArchiveTarget<S> | unde
     value("KUBERNETES_ROLE_LABEL", ROLE_LABEL),
     value("KUBERNETES_LEADER_LABEL_VALUE", LEADER_ROLE),
     value("KUBERNETES_LABELS", JSON.stringify(labels)),
-    value("SPILO_CONFIGURATION", JSON.stringify(spiloConfiguration(config))),
+    // Referenced by SPILO_CONFIGURATION, so they come first. Changes of the DCS ConfigMap roll no pod:
+    // Patroni reads bootstrap.dcs once, at creation; later the patroni-config Job applies it.
+    { name: SPILO_REFS.restapiPassword, valueFrom: secretKeyRef("postgres", "patroniApiPassword") },
+    {
+      name: SPILO_REFS.bootstrapDcs,
+      valueFrom: { configMapKeyRef: { name: NAMES.postgresPatroni, key: PATRONI_FILES.dcs } },
+    },
+    value("SPILO_CONFIGURATION", spiloConfigurationTemplate(config)),
     value("APIPORT", PORTS.patroni),
     ...(target ? [...archiveEnv(config, target), ...restoreEnv(config, target)] : []),
   ];

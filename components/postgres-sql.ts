@@ -126,6 +126,40 @@ END $$;
 }
 
 /**
+ * Applies Patroni's dynamic configuration to a running cluster: PATCH /config with the REST API
+ * credentials, retried while Patroni starts. Patroni reloads every member; settings that need a
+ * restart (max_connections) leave the members "pending restart" (alert PostgresPendingRestart).
+ */
+export function applyDcsScript(): string {
+  return `import base64, json, os, sys, time, urllib.error, urllib.request
+
+url = os.environ["PATRONI_URL"].rstrip("/")
+with open(os.environ["DCS_FILE"]) as f:
+    body = f.read().encode()
+token = base64.b64encode(f"{os.environ['RESTAPI_USER']}:{os.environ['RESTAPI_PASSWORD']}".encode()).decode()
+deadline = time.monotonic() + float(os.environ.get("WAIT_SECONDS", "1500"))
+while True:
+    request = urllib.request.Request(f"{url}/config", data=body, method="PATCH", headers={
+        "Authorization": f"Basic {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            applied = json.load(response)
+        break
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            sys.exit(f"Patroni refused the REST API credentials ({e.code})")
+        error = f"HTTP {e.code}: {e.read().decode(errors='replace')[:200]}"
+    except (urllib.error.URLError, OSError) as e:
+        error = str(e)
+    if time.monotonic() > deadline:
+        sys.exit(f"Patroni at {url} did not take the configuration: {error}")
+    print(f"waiting for Patroni at {url}: {error}", flush=True)
+    time.sleep(5)
+print("Patroni dynamic configuration now:", json.dumps(applied, sort_keys=True))
+`;
+}
+
+/**
  * Nightly logical dump: pg_dump -Fc streamed to S3 as a multipart upload that is aborted, leaving
  * nothing, if pg_dump fails. Parts carry SHA-256 checksums, which Object Lock buckets require.
  */

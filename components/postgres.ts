@@ -13,6 +13,8 @@ import {
   dumpCronJob,
   dumpServiceAccount,
   outboxReaperCronJob,
+  patroniConfigJob,
+  patroniConfigMap,
   postgresPdb,
   postgresRole,
   postgresRoleBinding,
@@ -75,15 +77,23 @@ export class N8nPostgres extends pulumi.ComponentResource {
     const primary = new k8s.core.v1.Service(`${name}-primary`, services.primary, child);
     new k8s.core.v1.Service(`${name}-replicas`, services.replicas, child);
     const headless = new k8s.core.v1.Service(`${name}-headless`, services.headless, child);
+    const patroniFiles = new k8s.core.v1.ConfigMap(`${name}-patroni`, patroniConfigMap(config, namespace), child);
     const statefulSet = new k8s.apps.v1.StatefulSet(
       `${name}-statefulset`,
       postgresStatefulSet(config, namespace, target),
       {
         parent: this,
-        dependsOn: [sa, binding, headless, ...(keys ? [keys] : []), ...(walgFiles ? [walgFiles] : [])],
+        dependsOn: [sa, binding, headless, patroniFiles, ...(keys ? [keys] : []), ...(walgFiles ? [walgFiles] : [])],
       },
     );
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, postgresPdb(config, namespace), child);
+
+    // The Job's name is fixed, so a changed Job must be deleted before its replacement is created.
+    new k8s.batch.v1.Job(`${name}-patroni-config`, patroniConfigJob(config, namespace), {
+      parent: this,
+      dependsOn: [statefulSet, patroniFiles],
+      deleteBeforeReplace: true,
+    });
 
     const files = new k8s.core.v1.ConfigMap(`${name}-bootstrap-files`, bootstrapConfigMap(config, namespace), child);
     // The Job's name is fixed, so a changed Job must be deleted before its replacement is created.

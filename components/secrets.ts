@@ -26,6 +26,7 @@ export const SECRET_VALUES: readonly SecretValueSpec[] = [
   { group: "postgres", key: "replicationPassword", length: 40 },
   { group: "postgres", key: "appPassword", length: 40 },
   { group: "postgres", key: "monitoringPassword", length: 40 },
+  { group: "postgres", key: "patroniApiPassword", length: 40 },
   { group: "redis", key: "password", length: 40 },
 ];
 

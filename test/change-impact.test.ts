@@ -52,6 +52,16 @@ describe("change impact: which pod templates a config change rolls", () => {
     expect(await restartedBy("redis.image", "docker.io/library/redis:7.4.7")).toEqual(["StatefulSet/n8n-redis"]);
   });
 
+  it("raising workers.maxReplicas rolls nothing: max_connections reaches Patroni's dynamic config", async () => {
+    const changed = await restartedBy("workers.maxReplicas", 14);
+    expect(changed.filter((n) => n !== "Job/n8n-postgres-patroni-config")).toEqual([]);
+  });
+
+  it("a dynamic PostgreSQL parameter (the archive timeout) rolls no PostgreSQL member", async () => {
+    const changed = await restartedBy("postgres.archive.timeoutSeconds", 120);
+    expect(changed).not.toContain("StatefulSet/n8n-postgres");
+  });
+
   it("a Redis setting rolls Redis and nothing else", async () => {
     expect(await restartedBy("redis.storageSize", "20Gi")).toEqual(["StatefulSet/n8n-redis"]);
   });

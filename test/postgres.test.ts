@@ -15,12 +15,16 @@ import {
 } from "../components/postgres-k8s";
 import {
   archiveEnv,
+  dcsConfiguration,
   derivedParameters,
   pgHba,
   restoreEnv,
+  SPILO_REFS,
   spiloConfiguration,
+  spiloConfigurationTemplate,
   spiloEnv,
   walPrefix,
+  workMem,
 } from "../components/postgres-spilo";
 import {
   appUserSql,
@@ -33,6 +37,7 @@ import { parseStackConfig, type StackConfig } from "../config";
 import type { RecordedResource } from "../render/mocks";
 import type { StackRun } from "../render/run";
 import { findManifest, outputValue, runProgram, runStackFile } from "./harness";
+import { containerEnv, type KubeletEnvVar } from "./kubelet";
 
 const base = { domain: "n8n.example.com" };
 const cfg = (raw: Record<string, unknown> = {}): StackConfig => parseStackConfig("t", { ...base, ...raw });
@@ -50,9 +55,10 @@ describe("SPILO_CONFIGURATION (pure)", () => {
   });
 
   it("bounds RPO with archive_timeout 60 s by default, and audits with log_line_prefix", () => {
-    const p = spiloConfiguration(cfg()).postgresql.parameters;
+    const spilo = spiloConfiguration(cfg());
+    const p = spilo.bootstrap.dcs.postgresql.parameters;
     expect(p.archive_timeout).toBe("60s");
-    expect(p.archive_mode).toBe("on");
+    expect(spilo.postgresql.parameters.archive_mode).toBe("on");
     expect(p.password_encryption).toBe("scram-sha-256");
     expect(p.log_line_prefix).toContain("%u@%d");
     expect(p.log_line_prefix).toContain("%h");
@@ -67,14 +73,41 @@ describe("SPILO_CONFIGURATION (pure)", () => {
       shared_buffers: "4096MB",
       effective_cache_size: "12288MB",
       maintenance_work_mem: "1024MB",
-      work_mem: "20MB",
     });
+    expect(workMem(c)).toBe("20MB");
   });
 
-  it("lets explicit parameters win over derived ones", () => {
+  it("lets explicit parameters win over derived ones, as local settings (which override the DCS)", () => {
     const p = spiloConfiguration(cfg({ postgres: { parameters: { work_mem: "64MB", jit: "off" } } })).postgresql
       .parameters;
     expect(p).toMatchObject({ work_mem: "64MB", jit: "off" });
+  });
+
+  it("keeps every setting that changes with scaling or changes without a restart in the DCS, not in the pod", () => {
+    const local = spiloConfiguration(cfg()).postgresql.parameters as Record<string, string>;
+    for (const name of [
+      "max_connections",
+      "work_mem",
+      "archive_timeout",
+      "log_min_duration_statement",
+      "wal_keep_size",
+    ])
+      expect(local[name], name).toBeUndefined();
+    const dcs = dcsConfiguration(cfg()).postgresql.parameters as Record<string, string>;
+    expect(Object.keys(dcs)).toEqual(expect.arrayContaining(["max_connections", "work_mem", "archive_timeout"]));
+  });
+
+  it("SPILO_CONFIGURATION references the DCS ConfigMap and the REST API password; the kubelet fills them in", () => {
+    const c = cfg();
+    const template = spiloConfigurationTemplate(c);
+    expect(template).toContain(`"dcs":$(${SPILO_REFS.bootstrapDcs})`);
+    expect(template).toContain(`"password":"$(${SPILO_REFS.restapiPassword})"`);
+    const env = containerEnv([
+      { name: SPILO_REFS.restapiPassword, value: "pw0123456789" },
+      { name: SPILO_REFS.bootstrapDcs, value: JSON.stringify(dcsConfiguration(c)) },
+      { name: "SPILO_CONFIGURATION", value: template },
+    ]);
+    expect(JSON.parse(env.SPILO_CONFIGURATION as string)).toEqual(spiloConfiguration(c, "pw0123456789"));
   });
 
   it("pg_hba: scram from the pod CIDRs over TLS, everything else rejected", () => {
@@ -96,8 +129,8 @@ describe("Spilo env (pure)", () => {
     expect(envValue(env, "KUBERNETES_USE_CONFIGMAPS")).toBe("true");
     expect(envValue(env, "SCOPE")).toBe(NAMES.postgres);
     expect(envValue(env, "PGVERSION")).toBe("17");
-    expect(JSON.parse(envValue(env, "SPILO_CONFIGURATION") as string)).toEqual(spiloConfiguration(c));
-    for (const name of ["PGPASSWORD_SUPERUSER", "PGPASSWORD_STANDBY"]) {
+    expect(envValue(env, "SPILO_CONFIGURATION")).toBe(spiloConfigurationTemplate(c));
+    for (const name of ["PGPASSWORD_SUPERUSER", "PGPASSWORD_STANDBY", SPILO_REFS.restapiPassword]) {
       expect(env.find((e) => e.name === name)?.valueFrom).toBeDefined();
     }
   });
@@ -310,6 +343,12 @@ describe("AWS policies (pure)", () => {
   });
 });
 
+/** SPILO_CONFIGURATION of a rendered stack as the Spilo container sees it (the kubelet's expansion). */
+function spiloConfigurationOf(run: StackRun) {
+  const env = containerEnv(spiloEnvOf(run) as KubeletEnvVar[], { manifests: run.manifests });
+  return JSON.parse(env.SPILO_CONFIGURATION as string) as ReturnType<typeof spiloConfiguration>;
+}
+
 /** The Spilo container's env in a rendered stack. */
 function spiloEnvOf(run: StackRun): Env[] {
   const sts = findManifest(run, "StatefulSet", NAMES.postgres);
@@ -328,9 +367,7 @@ describe("prod under mocks (IRSA)", () => {
 
   it("runs 3 members in synchronous mode with a PDB", () => {
     expect((findManifest(run, "StatefulSet", NAMES.postgres).spec as { replicas: number }).replicas).toBe(3);
-    const env = spiloEnvOf(run);
-    const spilo = JSON.parse(envValue(env, "SPILO_CONFIGURATION") as string);
-    expect(spilo.bootstrap.dcs.synchronous_mode).toBe(true);
+    expect(spiloConfigurationOf(run).bootstrap.dcs.synchronous_mode).toBe(true);
     expect(run.manifests.some((m) => m.kind === "PodDisruptionBudget" && m.metadata.name === NAMES.postgres)).toBe(
       true,
     );
@@ -393,10 +430,7 @@ describe("prod under mocks (IRSA)", () => {
   });
 
   it("max_connections covers the n8n connection budget", () => {
-    const env = spiloEnvOf(run);
-    const max = Number(
-      JSON.parse(envValue(env, "SPILO_CONFIGURATION") as string).bootstrap.dcs.postgresql.parameters.max_connections,
-    );
+    const max = Number(spiloConfigurationOf(run).bootstrap.dcs.postgresql.parameters.max_connections);
     const pools = run.manifests
       .filter((m) => m.kind === "Deployment")
       .map((d) => {

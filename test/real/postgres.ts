@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import type { Manifest } from "../../render/manifests";
-import { containerOf, find, freePort, Server, scratchDir, waitFor, writeFile } from "./support";
+import { containerOf, find, freePort, resolveEnv, Server, scratchDir, waitFor, writeFile } from "./support";
 
 const BIN = "/usr/lib/postgresql/15/bin";
 export const SUPERUSER_PASSWORD = "test-superuser-password-0123456789abcdef";
@@ -127,8 +127,8 @@ export interface SpiloConfiguration {
 }
 
 export function spiloConfiguration(list: Manifest[]): SpiloConfiguration {
-  const env = containerOf(find(list, "StatefulSet", "n8n-postgres"), "postgres").env ?? [];
-  return JSON.parse(env.find((e) => e.name === "SPILO_CONFIGURATION")?.value ?? "{}") as SpiloConfiguration;
+  const env = resolveEnv(containerOf(find(list, "StatefulSet", "n8n-postgres"), "postgres"), {}, list);
+  return JSON.parse(env.SPILO_CONFIGURATION ?? "{}") as SpiloConfiguration;
 }
 
 /** Every PostgreSQL parameter of the rendered SPILO_CONFIGURATION (bootstrap DCS and local). */

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { Manifest } from "../../render/manifests";
+import { containerEnv, type KubeletEnvVar } from "../kubelet";
 
 export const ROOT = resolve(__dirname, "..", "..");
 
@@ -38,11 +39,7 @@ export function find(list: Manifest[], kind: string, name: string): Manifest {
   return m;
 }
 
-export interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
-}
+export type EnvVar = KubeletEnvVar;
 export interface Container {
   name: string;
   image: string;
@@ -65,15 +62,17 @@ export function secretValue(name: string, key: string): string {
   return `test-${name}-${key}`.replace(/[^A-Za-z0-9-]/g, "").padEnd(40, "x");
 }
 
-/** A container's env as a process env: Secret references resolved to test values, then overrides. */
-export function resolveEnv(c: Container, overrides: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const e of c.env ?? []) {
-    if (e.value !== undefined) env[e.name] = e.value;
-    else if (e.valueFrom?.secretKeyRef)
-      env[e.name] = secretValue(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key);
-  }
-  return { ...env, ...overrides };
+/**
+ * A container's env as the kubelet builds it (ConfigMap values from `list`, Secret references as
+ * test values, $(NAME) expanded), then overrides. Downward-API fields are left out.
+ */
+export function resolveEnv(
+  c: Container,
+  overrides: Record<string, string> = {},
+  list: Manifest[] = [],
+): Record<string, string> {
+  const withoutFields = (c.env ?? []).filter((e) => !e.valueFrom?.fieldRef);
+  return { ...containerEnv(withoutFields, { manifests: list, secret: secretValue }), ...overrides };
 }
 
 export function freePort(): Promise<number> {

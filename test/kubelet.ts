@@ -1,0 +1,73 @@
+/**
+ * How the kubelet turns a container's `env` into the process environment, for tests: values from
+ * ConfigMaps (looked up in the rendered manifests), Secrets and the downward API, and dependent
+ * variables — `$(NAME)` in a `value` expands to an earlier variable, `$$` is a literal `$`, and a
+ * reference to an unknown name stays as written (Kubernetes' third_party/forked/golang/expansion).
+ */
+import type { Manifest } from "../render/manifests";
+
+export interface KubeletEnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: {
+    secretKeyRef?: { name: string; key: string };
+    configMapKeyRef?: { name: string; key: string };
+    fieldRef?: { fieldPath: string };
+  };
+}
+
+export interface EnvSources {
+  manifests?: Manifest[];
+  secret?: (name: string, key: string) => string;
+  field?: (path: string) => string;
+}
+
+/** Expands $(NAME) references against `defined`, as the kubelet does for `value`, command and args. */
+export function expand(input: string, defined: Record<string, string>): string {
+  let out = "";
+  for (let i = 0; i < input.length; i++) {
+    const ch = input[i];
+    if (ch !== "$" || i + 1 >= input.length) {
+      out += ch;
+      continue;
+    }
+    const next = input[i + 1];
+    if (next === "$") {
+      out += "$";
+      i++;
+    } else if (next === "(") {
+      const close = input.indexOf(")", i + 2);
+      if (close < 0) {
+        out += input.slice(i);
+        break;
+      }
+      const name = input.slice(i + 2, close);
+      out += name in defined ? defined[name] : `$(${name})`;
+      i = close;
+    } else out += ch;
+  }
+  return out;
+}
+
+function configMapValue(manifests: Manifest[], name: string, key: string): string {
+  const cm = manifests.find((m) => m.kind === "ConfigMap" && m.metadata.name === name);
+  const value = (cm?.data as Record<string, string> | undefined)?.[key];
+  if (value === undefined) throw new Error(`ConfigMap ${name} has no key ${key}`);
+  return value;
+}
+
+/** The process environment the kubelet gives a container. */
+export function containerEnv(env: KubeletEnvVar[], sources: EnvSources = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of env) {
+    const from = e.valueFrom;
+    if (e.value !== undefined) out[e.name] = expand(e.value, out);
+    else if (from?.configMapKeyRef)
+      out[e.name] = configMapValue(sources.manifests ?? [], from.configMapKeyRef.name, from.configMapKeyRef.key);
+    else if (from?.secretKeyRef)
+      out[e.name] = (sources.secret ?? ((n, k) => `<secret:${n}/${k}>`))(from.secretKeyRef.name, from.secretKeyRef.key);
+    else if (from?.fieldRef) out[e.name] = (sources.field ?? ((p) => `<field:${p}>`))(from.fieldRef.fieldPath);
+    else out[e.name] = "";
+  }
+  return out;
+}
