@@ -16,6 +16,7 @@ import {
   walgCredentials,
 } from "./aws-credentials";
 import { findManifest, podsOf, runStackFile } from "./harness";
+import { mountedConfigMapFiles } from "./kubelet";
 
 const HOME = "/home/postgres";
 
@@ -30,24 +31,6 @@ function afterWebhook(run: StackRun, p: ModelPod): ModelPod {
   const annotations = (sa.metadata.annotations as Record<string, string> | undefined) ?? {};
   // EKS runs the webhook with the cluster's region and regional STS on.
   return podIdentityWebhook(p, annotations, { region: "eu-west-1", regionalSts: true });
-}
-
-/** The files a container reads from ConfigMap volumes: mount path -> content. */
-function configMapFiles(run: StackRun, p: ModelPod, containerName: string): Record<string, string> {
-  const c = p.containers.find((x) => x.name === containerName);
-  const files: Record<string, string> = {};
-  for (const m of c?.volumeMounts ?? []) {
-    const volume = p.volumes?.find((v) => v.name === m.name);
-    if (!volume?.configMap) continue;
-    const data = findManifest(run, "ConfigMap", volume.configMap.name).data as Record<string, string>;
-    const items = volume.configMap.items ?? Object.keys(data).map((key) => ({ key, path: key }));
-    for (const item of items) {
-      if (m.subPath !== undefined) {
-        if (m.subPath === item.path) files[m.mountPath] = data[item.key] as string;
-      } else files[`${m.mountPath}/${item.path}`] = data[item.key] as string;
-    }
-  }
-  return files;
 }
 
 /** A pattern for the ARN of the IAM role whose trust names this ServiceAccount (its name, auto-suffixed). */
@@ -74,7 +57,7 @@ describe("IRSA in prod: every backup writer authenticates", () => {
     expect(Object.keys(envOf(c)).filter((n) => /^AWS_(ROLE_ARN|WEB_IDENTITY_TOKEN_FILE)$/.test(n))).toEqual([]);
     const creds = walgCredentials(
       { AWS_REGION: envOf(c).AWS_REGION as string },
-      configMapFiles(run, spilo, c.name),
+      mountedConfigMapFiles(run.manifests, spilo, c.name),
       HOME,
     );
     expect(creds).toMatchObject({
@@ -135,7 +118,9 @@ describe("static keys in staging", () => {
     const spilo = pod(run, "StatefulSet", NAMES.postgres);
     const c = spilo.containers.find((x) => x.name === "postgres");
     if (!c) throw new Error("no postgres container");
-    expect(walgCredentials(envOf(c), configMapFiles(run, spilo, c.name), HOME)).toEqual({ kind: "static" });
+    expect(walgCredentials(envOf(c), mountedConfigMapFiles(run.manifests, spilo, c.name), HOME)).toEqual({
+      kind: "static",
+    });
     expect(spilo.volumes?.some((v) => v.projected)).toBe(false);
     const dump = pod(run, "CronJob", NAMES.postgresDump).containers[0];
     expect(botoCredentials(envOf(dump as NonNullable<typeof dump>))).toEqual({ kind: "static" });

@@ -71,3 +71,33 @@ export function containerEnv(env: KubeletEnvVar[], sources: EnvSources = {}): Re
   }
   return out;
 }
+
+interface PodWithConfigMaps {
+  containers: { name: string; volumeMounts?: { name: string; mountPath: string; subPath?: string }[] }[];
+  volumes?: { name: string; configMap?: { name: string; items?: { key: string; path: string }[] } }[];
+}
+
+/** The files a container reads from its ConfigMap volumes, as the kubelet mounts them: path -> content. */
+export function mountedConfigMapFiles(
+  manifests: Manifest[],
+  pod: PodWithConfigMaps,
+  containerName: string,
+): Record<string, string> {
+  const c = pod.containers.find((x) => x.name === containerName);
+  const files: Record<string, string> = {};
+  for (const m of c?.volumeMounts ?? []) {
+    const volume = pod.volumes?.find((v) => v.name === m.name);
+    if (!volume?.configMap) continue;
+    const name = volume.configMap.name;
+    const data = manifests.find((x) => x.kind === "ConfigMap" && x.metadata.name === name)?.data as
+      | Record<string, string>
+      | undefined;
+    if (!data) throw new Error(`ConfigMap ${name} is not rendered`);
+    const items = volume.configMap.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+    for (const item of items) {
+      if (m.subPath === undefined) files[`${m.mountPath}/${item.path}`] = data[item.key] as string;
+      else if (m.subPath === item.path) files[m.mountPath] = data[item.key] as string;
+    }
+  }
+  return files;
+}
