@@ -9,11 +9,25 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { NAMES } from "../../components/names";
 import { selfSignedCertificate, spiloConfiguration } from "./postgres";
-import { freePort, manifests, removeDir, Server, scratchDir, stopAll, waitFor, writeFile } from "./support";
+import {
+  containerOf,
+  find,
+  freePort,
+  manifests,
+  removeDir,
+  resolveEnv,
+  Server,
+  scratchDir,
+  stopAll,
+  waitFor,
+  writeFile,
+} from "./support";
 
 const stack = "prod";
-const spilo = spiloConfiguration(manifests(stack));
+const list = manifests(stack);
+const spilo = spiloConfiguration(list);
 const MEMBERS = 3;
 const PASSWORDS = {
   superuser: "test-superuser-0123456789abcdefghij",
@@ -86,7 +100,12 @@ function patroniConfig(m: Member, dir: string) {
   return {
     scope: "n8n-postgres",
     name: m.name,
-    restapi: { listen: `127.0.0.1:${m.apiPort}`, connect_address: `127.0.0.1:${m.apiPort}` },
+    restapi: {
+      listen: `127.0.0.1:${m.apiPort}`,
+      connect_address: `127.0.0.1:${m.apiPort}`,
+      // As rendered: the password expanded from the Secret reference.
+      authentication: spilo.restapi.authentication,
+    },
     etcd3: { hosts: [`127.0.0.1:${etcdPort}`] },
     bootstrap: {
       dcs: {
@@ -201,6 +220,99 @@ describe("Patroni with the rendered timings", () => {
       60_000,
       1_000,
     );
+  });
+
+  it("REST API: probes, metrics and state answer anyone; restart, failover and config changes need the credentials", async () => {
+    const primary = (await leader(members)) as Member;
+    const api = (m: Member, path: string, init: RequestInit = {}) =>
+      fetch(`http://127.0.0.1:${m.apiPort}${path}`, { ...init, signal: AbortSignal.timeout(10_000) });
+    for (const path of ["/liveness", "/readiness", "/metrics", "/patroni", "/cluster"]) {
+      expect((await api(primary, path)).status, path).toBe(200);
+    }
+    const wrong = `Basic ${Buffer.from(`${spilo.restapi.authentication.username}:wrong-password`).toString("base64")}`;
+    const unsafe: [string, RequestInit][] = [
+      ["/restart", { method: "POST", body: "{}" }],
+      ["/failover", { method: "POST", body: JSON.stringify({ candidate: "n8n-postgres-1" }) }],
+      ["/reinitialize", { method: "POST", body: "{}" }],
+      ["/config", { method: "PATCH", body: JSON.stringify({ ttl: 99 }) }],
+    ];
+    for (const [path, init] of unsafe) {
+      expect((await api(primary, path, init)).status, `${path} without credentials`).toBe(401);
+      expect((await api(primary, path, { ...init, headers: { Authorization: wrong } })).status, path).toBe(401);
+    }
+    expect(((await (await api(primary, "/config")).json()) as { ttl: number }).ttl).toBe(spilo.bootstrap.dcs.ttl);
+  });
+
+  it("the patroni-config Job's script applies a changed configuration to the running cluster", async () => {
+    const files = find(list, "ConfigMap", NAMES.postgresPatroni).data as Record<string, string>;
+    const job = containerOf(find(list, "Job", NAMES.postgresPatroniConfig), "patroni-config");
+    const dir = scratchDir("patroni-config");
+    dirs.push(dir);
+    writeFile(join(dir, "apply-dcs.py"), files["apply-dcs.py"] as string);
+    const dcs = JSON.parse(files["dcs.json"] as string);
+    const maxConnections = Number(dcs.postgresql.parameters.max_connections);
+    const changed = {
+      ...dcs,
+      postgresql: {
+        parameters: {
+          ...dcs.postgresql.parameters,
+          work_mem: "7MB",
+          log_min_duration_statement: "2500",
+          max_connections: String(maxConnections + 10),
+        },
+      },
+    };
+    writeFile(join(dir, "dcs.json"), JSON.stringify(changed));
+    const replica = members.find((m) => m !== members[0]) as Member;
+    const apply = (overrides: Record<string, string>) =>
+      spawnSync("python3", [join(dir, "apply-dcs.py")], {
+        encoding: "utf8",
+        timeout: 60_000,
+        env: {
+          ...resolveEnv(job),
+          // Any member takes the change; the Job reaches them through the headless Service.
+          PATRONI_URL: `http://127.0.0.1:${replica.apiPort}`,
+          DCS_FILE: join(dir, "dcs.json"),
+          WAIT_SECONDS: "30",
+          ...overrides,
+        },
+      });
+    const refused = apply({ RESTAPI_PASSWORD: "wrong-password" });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain("refused the REST API credentials");
+
+    const r = apply({});
+    expect(r.status, r.stderr).toBe(0);
+    const primary = (await leader(members)) as Member;
+    await waitFor(
+      "the reloadable settings on the leader",
+      () => {
+        const wm = psql(primary, "SHOW work_mem");
+        const slow = psql(primary, "SHOW log_min_duration_statement");
+        return wm.out === "7MB" && slow.out === "2500ms" ? true : undefined;
+      },
+      60_000,
+      1_000,
+    );
+    // max_connections takes a restart: Patroni marks the members, nothing restarted by itself.
+    expect(psql(primary, "SHOW max_connections").out).toBe(String(maxConnections));
+    await waitFor(
+      "every member pending restart",
+      async () => {
+        const states = await Promise.all(
+          members.map(
+            async (m) =>
+              ((await (await fetch(`http://127.0.0.1:${m.apiPort}/patroni`)).json()) as { pending_restart?: boolean })
+                .pending_restart,
+          ),
+        );
+        return states.every(Boolean) ? true : undefined;
+      },
+      60_000,
+      1_000,
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${primary.apiPort}/metrics`)).text();
+    expect(metrics).toMatch(/^patroni_pending_restart\{[^}]*\} 1$/m);
   });
 
   it("fails over after SIGKILL of the leader without losing a committed row", async () => {

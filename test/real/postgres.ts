@@ -123,6 +123,7 @@ export async function startPostgres(
 /** The rendered SPILO_CONFIGURATION of a stack's PostgreSQL StatefulSet, parsed. */
 export interface SpiloConfiguration {
   bootstrap: { dcs: Record<string, unknown> & { postgresql: { parameters: Record<string, string> } } };
+  restapi: { authentication: { username: string; password: string } };
   postgresql: { parameters: Record<string, string>; pg_hba: string[] };
 }
 
