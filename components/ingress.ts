@@ -13,8 +13,40 @@ import { NAMES, PORTS } from "./names";
 /** The TLS Secret cert-manager writes the certificate into. */
 export const TLS_SECRET = "n8n-tls";
 
-/** Paths n8n serves production webhooks on (ARCHITECTURE §7). */
-export const WEBHOOK_PATHS = ["/webhook/", "/webhook-waiting/"];
+/**
+ * n8n's HTTP endpoints: the defaults of @n8n/config's EndpointsConfig in the pinned release (the
+ * program sets no N8N_ENDPOINT_*; test:real checks these against the installed n8n). `n8n webhook`
+ * serves every production one; with N8N_DISABLE_PRODUCTION_MAIN_PROCESS main serves none of them,
+ * and only main serves the test ones (n8n's abstract-server.js, `webhooksEnabled` and
+ * `testWebhooksEnabled`).
+ */
+export const N8N_ENDPOINTS = {
+  production: {
+    webhook: "webhook",
+    webhookWaiting: "webhook-waiting",
+    form: "form",
+    formWaiting: "form-waiting",
+    mcp: "mcp",
+  },
+  test: { webhookTest: "webhook-test", formTest: "form-test", mcpTest: "mcp-test" },
+} as const;
+
+/** Exact paths beside webhook-waiting for human-in-the-loop callbacks (n8n-core's hitl-callback-reference). */
+export const HITL_SUFFIXES = ["-slack", "-telegram"] as const;
+
+export interface IngressPath {
+  path: string;
+  pathType: "Prefix" | "Exact";
+}
+
+/** Every production endpoint, as Ingress paths: they go to the webhook processors when there are any. */
+export function productionPaths(): IngressPath[] {
+  const e = N8N_ENDPOINTS.production;
+  return [
+    ...Object.values(e).map((name) => ({ path: `/${name}/`, pathType: "Prefix" as const })),
+    ...HITL_SUFFIXES.map((suffix) => ({ path: `/${e.webhookWaiting}${suffix}`, pathType: "Exact" as const })),
+  ];
+}
 
 /** ingress-nginx annotations shared by both Ingresses: TLS only, rate and size limits, timeouts. */
 export function nginxAnnotations(config: StackConfig): Record<string, string> {
@@ -38,7 +70,7 @@ function ingressObject(
   config: StackConfig,
   namespace: Input<string>,
   name: string,
-  paths: { path: string; service: string }[],
+  paths: (IngressPath & { service: string })[],
   annotations: Record<string, string>,
 ) {
   return {
@@ -52,7 +84,7 @@ function ingressObject(
           http: {
             paths: paths.map((p) => ({
               path: p.path,
-              pathType: "Prefix",
+              pathType: p.pathType,
               backend: { service: { name: p.service, port: { number: PORTS.n8n } } },
             })),
           },
@@ -64,24 +96,32 @@ function ingressObject(
 
 /**
  * Two Ingresses on one host: the editor (everything else, optional client allowlist, owns the
- * certificate) and the webhooks (open to the world, which calls them; shares the TLS Secret).
+ * certificate) and the production endpoints: webhooks, forms, waiting executions and MCP (open to the
+ * world, which calls them; shares the TLS Secret).
  */
 export function ingressObjects(config: StackConfig, namespace: Input<string>) {
   const i = config.ingress;
   const base = nginxAnnotations(config);
   const webhookService = config.webhooks.enabled ? NAMES.webhook : NAMES.main;
-  const editor = ingressObject(config, namespace, NAMES.main, [{ path: "/", service: NAMES.main }], {
-    ...base,
-    "cert-manager.io/cluster-issuer": i.clusterIssuer,
-    ...(i.allowlistCidrs.length > 0
-      ? { "nginx.ingress.kubernetes.io/whitelist-source-range": i.allowlistCidrs.join(",") }
-      : {}),
-  });
+  // Everything else, the test endpoints (/webhook-test/, /form-test/, /mcp-test/) included, goes to main.
+  const editor = ingressObject(
+    config,
+    namespace,
+    NAMES.main,
+    [{ path: "/", pathType: "Prefix", service: NAMES.main }],
+    {
+      ...base,
+      "cert-manager.io/cluster-issuer": i.clusterIssuer,
+      ...(i.allowlistCidrs.length > 0
+        ? { "nginx.ingress.kubernetes.io/whitelist-source-range": i.allowlistCidrs.join(",") }
+        : {}),
+    },
+  );
   const webhooks = ingressObject(
     config,
     namespace,
     "n8n-webhooks",
-    WEBHOOK_PATHS.map((path) => ({ path, service: webhookService })),
+    productionPaths().map((p) => ({ ...p, service: webhookService })),
     base,
   );
   return { editor, webhooks };

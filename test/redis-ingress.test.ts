@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { clusterIssuerObject, ingressObjects, TLS_SECRET, WEBHOOK_PATHS } from "../components/ingress";
+import { clusterIssuerObject, ingressObjects, N8N_ENDPOINTS, productionPaths, TLS_SECRET } from "../components/ingress";
 import { NAMES, SECRETS } from "../components/names";
 import { DISABLED_COMMANDS, exporterContainer, redisConf, redisContainer, redisStatefulSet } from "../components/redis";
 import { parseStackConfig, type StackConfig } from "../config";
@@ -63,8 +63,20 @@ describe("Ingress (pure)", () => {
     const backends = (i: typeof editor) =>
       i.spec.rules[0]?.http.paths.map((p) => [p.path, p.backend.service.name, p.pathType]);
     expect(backends(editor)).toEqual([["/", NAMES.main, "Prefix"]]);
-    expect(backends(webhooks)).toEqual(WEBHOOK_PATHS.map((p) => [p, NAMES.webhook, "Prefix"]));
-    expect(WEBHOOK_PATHS).toEqual(["/webhook/", "/webhook-waiting/"]);
+    expect(backends(webhooks)).toEqual(productionPaths().map((p) => [p.path, NAMES.webhook, p.pathType]));
+    expect(productionPaths().map((p) => p.path)).toEqual([
+      "/webhook/",
+      "/webhook-waiting/",
+      "/form/",
+      "/form-waiting/",
+      "/mcp/",
+      "/webhook-waiting-slack",
+      "/webhook-waiting-telegram",
+    ]);
+    // No production route may swallow a test endpoint (Prefix matches whole path elements).
+    for (const t of Object.values(N8N_ENDPOINTS.test)) {
+      expect(productionPaths().some((p) => p.path === `/${t}/`)).toBe(false);
+    }
     const single = ingressObjects(cfg({ webhooks: { enabled: false } }), "ns").webhooks;
     expect(single.spec.rules[0]?.http.paths.every((p) => p.backend.service.name === NAMES.main)).toBe(true);
   });
