@@ -140,3 +140,85 @@ export async function metric(port: number, name: string): Promise<number> {
   const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return line ? Number(line.split(" ").pop()) : 0;
 }
+
+const node = (name: string, type: string, typeVersion: number, parameters: Record<string, unknown>, x = 0) => ({
+  id: randomUUID(),
+  name,
+  type,
+  typeVersion,
+  position: [x, 0],
+  webhookId: randomUUID(),
+  parameters,
+});
+
+/** A Form Trigger on /form/<path>: its production form page says `title`. */
+export function formWorkflow(id: string, path: string, title: string) {
+  return {
+    id,
+    name: id,
+    nodes: [
+      node("Form", "n8n-nodes-base.formTrigger", 2.2, {
+        formTitle: title,
+        formFields: { values: [{ fieldLabel: "name" }] },
+        options: { path },
+      }),
+    ],
+    connections: {},
+    settings: { executionOrder: "v1" },
+    active: false,
+  };
+}
+
+/**
+ * POST /webhook/<path> starts an execution that answers with its signed resume URLs, then waits:
+ * resumed by a call to the webhook-waiting URL ("webhook") or through the form-waiting page ("form").
+ */
+export function waitingWorkflow(id: string, path: string, resume: "webhook" | "form", title: string) {
+  const urls = "={{ JSON.stringify({ resume: $execution.resumeUrl, form: $execution.resumeFormUrl }) }}";
+  return {
+    id,
+    name: id,
+    nodes: [
+      node("Webhook", "n8n-nodes-base.webhook", 2, {
+        httpMethod: "POST",
+        path,
+        responseMode: "responseNode",
+        options: {},
+      }),
+      node(
+        "Respond",
+        "n8n-nodes-base.respondToWebhook",
+        1.1,
+        { respondWith: "json", responseBody: urls, options: {} },
+        220,
+      ),
+      node(
+        "Wait",
+        "n8n-nodes-base.wait",
+        1.1,
+        resume === "webhook"
+          ? { resume: "webhook", options: {} }
+          : { resume: "form", formTitle: title, formFields: { values: [{ fieldLabel: "answer" }] }, options: {} },
+        440,
+      ),
+    ],
+    connections: {
+      Webhook: { main: [[{ node: "Respond", type: "main", index: 0 }]] },
+      Respond: { main: [[{ node: "Wait", type: "main", index: 0 }]] },
+    },
+    settings: { executionOrder: "v1" },
+    active: false,
+  };
+}
+
+/** An MCP Server Trigger (v2, streamable HTTP) on /mcp/<path>. */
+export function mcpWorkflow(id: string, path: string) {
+  return {
+    id,
+    name: id,
+    nodes: [node("MCP", "@n8n/n8n-nodes-langchain.mcpTrigger", 2, { path })],
+    connections: {},
+    settings: { executionOrder: "v1" },
+    active: false,
+  };
+}

@@ -10,9 +10,13 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HITL_SUFFIXES, N8N_ENDPOINTS } from "../../components/ingress";
+import { startIngressProxy } from "./ingress-proxy";
 import {
+  formWorkflow,
   importAndPublish,
   loopbackOverrides,
+  mcpWorkflow,
   metric,
   N8N,
   type N8nProcess,
@@ -20,6 +24,7 @@ import {
   prepareDatabase,
   SET_NODE,
   startN8n,
+  waitingWorkflow,
   webhookWorkflow,
 } from "./n8n-stack";
 import { type Postgres, startPostgres } from "./postgres";
@@ -94,6 +99,13 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
   const codeWorkflowId = `code${randomUUID().replaceAll("-", "").slice(0, 12)}`;
   const codePath = `code-${randomUUID()}`;
   const brokerPorts: Record<string, number> = {};
+  const token = () => randomUUID().replaceAll("-", "").slice(0, 12);
+  const routing = {
+    form: { id: `form${token()}`, path: `form-${randomUUID()}`, title: `Form ${token()}` },
+    waitHook: { id: `whook${token()}`, path: `wait-${randomUUID()}` },
+    waitForm: { id: `wform${token()}`, path: `waitform-${randomUUID()}`, title: `Resume ${token()}` },
+    mcp: { id: `mcp${token()}`, path: `mcp-${randomUUID()}` },
+  };
 
   /** The process env of a rendered n8n container, moved to loopback. */
   async function n8nEnv(deployment: string, role: string, userFolder: string) {
@@ -135,6 +147,11 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
     importAndPublish(cliEnv, cliDir, [
       webhookWorkflow(workflowId, path, SET_NODE),
       webhookWorkflow(codeWorkflowId, codePath, code, "lastNode"),
+      // One workflow per kind of production endpoint, for the routing test.
+      formWorkflow(routing.form.id, routing.form.path, routing.form.title),
+      waitingWorkflow(routing.waitHook.id, routing.waitHook.path, "webhook", ""),
+      waitingWorkflow(routing.waitForm.id, routing.waitForm.path, "form", routing.waitForm.title),
+      mcpWorkflow(routing.mcp.id, routing.mcp.path),
     ]);
 
     procs.main = await startProcess("n8n-main");
@@ -269,6 +286,120 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
     );
     expect(session.stderr).toBe("");
     expect(session.stdout.trim()).toBe("t");
+  });
+
+  it("routes every production endpoint to the process that serves it, through nginx configured from the rendered Ingresses", async () => {
+    const processes = procs as Record<string, Process>;
+    const productionProcess = processes["n8n-webhook"] ?? (processes.main as Process);
+    const domain = (find(list, "Ingress", "n8n-main").spec as { rules: { host: string }[] }).rules[0]?.host as string;
+    const services: Record<string, number> = { "n8n-main": (processes.main as Process).port };
+    if (processes["n8n-webhook"]) services["n8n-webhook"] = processes["n8n-webhook"].port;
+    const proxy = await startIngressProxy(list, domain, services);
+    const via = (p: string, init: RequestInit = {}) =>
+      fetch(`http://127.0.0.1:${proxy.port}${p}`, {
+        ...init,
+        headers: { host: domain, ...(init.headers as Record<string, string> | undefined) },
+        signal: AbortSignal.timeout(30_000),
+      });
+    const upstream = (res: Response) => Number(res.headers.get("x-upstream")?.split(":").pop());
+    const executionOf = (workflow: string, status: string) =>
+      pg.psql(
+        `SELECT id FROM execution_entity WHERE "workflowId" = '${workflow}' AND status = '${status}' LIMIT 1`,
+        "n8n",
+      );
+
+    // The endpoint names are the pinned n8n's own (its EndpointsConfig and HITL suffixes).
+    const n8nModules = join(CACHE, `n8n-${N8N_VERSION}`, "node_modules");
+    const read = spawnSync(
+      NODE,
+      [
+        "-e",
+        'require("reflect-metadata"); const { Container } = require("@n8n/di"); const { GlobalConfig } = require("@n8n/config");' +
+          'const core = require("n8n-core"); console.log(JSON.stringify({ e: Container.get(GlobalConfig).endpoints,' +
+          "hitl: [core.SLACK_HITL_WEBHOOK_SUFFIX, core.TELEGRAM_HITL_WEBHOOK_SUFFIX] }))",
+      ],
+      { cwd: n8nModules, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } },
+    );
+    const pinned = JSON.parse(read.stdout.trim().split("\n").pop() as string) as {
+      e: Record<string, string>;
+      hitl: string[];
+    };
+    for (const group of Object.values(N8N_ENDPOINTS))
+      for (const [key, name] of Object.entries(group)) expect(pinned.e[key], key).toBe(name);
+    expect(pinned.hitl).toEqual([...HITL_SUFFIXES]);
+
+    // Production form: the webhook processor (or main without them) renders it.
+    const form = await via(`/form/${routing.form.path}`);
+    expect(upstream(form)).toBe(productionProcess.port);
+    expect(form.status).toBe(200);
+    expect(await form.text()).toContain(routing.form.title);
+
+    // webhook-waiting and form-waiting: start an execution that waits; it answers with its signed
+    // resume URLs (on the public host), which must work through the proxy.
+    const resumeUrls = async (workflowPath: string) => {
+      const res = await via(`/webhook/${workflowPath}`, { method: "POST", body: "{}" });
+      expect(res.status).toBe(200);
+      const urls = (await res.json()) as { resume: string; form: string };
+      const local = (u: string) => {
+        const url = new URL(u);
+        expect(url.host).toBe(domain);
+        return `${url.pathname}${url.search}`;
+      };
+      return { resume: local(urls.resume), form: local(urls.form) };
+    };
+    const hook = await resumeUrls(routing.waitHook.path);
+    expect(hook.resume.startsWith(`/${N8N_ENDPOINTS.production.webhookWaiting}/`)).toBe(true);
+    await waitFor("a waiting execution", () => executionOf(routing.waitHook.id, "waiting") || undefined, 60_000, 500);
+    // The Wait node's resume webhook listens for GET (its httpMethod default).
+    const resumed = await via(hook.resume);
+    expect(upstream(resumed)).toBe(productionProcess.port);
+    expect(resumed.status, await resumed.clone().text()).toBe(200);
+    await waitFor(
+      "the resumed execution to succeed",
+      () => executionOf(routing.waitHook.id, "success") || undefined,
+      60_000,
+      500,
+    );
+
+    const waitForm = await resumeUrls(routing.waitForm.path);
+    expect(waitForm.form.startsWith(`/${N8N_ENDPOINTS.production.formWaiting}/`)).toBe(true);
+    await waitFor(
+      "a waiting form execution",
+      () => executionOf(routing.waitForm.id, "waiting") || undefined,
+      60_000,
+      500,
+    );
+    const page = await via(waitForm.form);
+    expect(upstream(page)).toBe(productionProcess.port);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain(routing.waitForm.title);
+
+    // MCP (streamable HTTP): initialize answers with the server's capabilities.
+    const mcp = await via(`/mcp/${routing.mcp.path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-03-26", capabilities: {}, clientInfo: { name: "routing-test", version: "1" } },
+      }),
+    });
+    expect(upstream(mcp)).toBe(productionProcess.port);
+    expect(mcp.status).toBe(200);
+    expect(await mcp.text()).toContain("serverInfo");
+
+    // Human-in-the-loop callbacks (exact paths) go where webhook-waiting goes.
+    for (const suffix of HITL_SUFFIXES) {
+      const res = await via(`/${N8N_ENDPOINTS.production.webhookWaiting}${suffix}`, { method: "POST", body: "{}" });
+      expect(upstream(res), suffix).toBe(productionProcess.port);
+    }
+    // Test endpoints only main serves.
+    for (const name of Object.values(N8N_ENDPOINTS.test)) {
+      const res = await via(`/${name}/${randomUUID()}`);
+      expect(upstream(res), name).toBe((processes.main as Process).port);
+    }
+    await proxy.server.stop();
   });
 
   it("logs no deprecated or unknown setting", () => {
