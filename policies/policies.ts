@@ -199,7 +199,12 @@ export const encryptionKeySecretSource: StackValidationPolicy = {
 
 // 3 -------------------------------------------------------------------------------------------
 
-const QUANTITY = /^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
+/**
+ * Kubernetes quantities, as the program's config/quantity.ts parses them. The pack keeps its own copy
+ * so that `pulumi policy publish ./policies` needs nothing outside this folder; test/quantity.test.ts
+ * keeps the two equal on every suffix and on malformed input.
+ */
+const QUANTITY = /^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const FACTORS: Record<string, number> = {
   m: 1e-3,
   "": 1,
@@ -207,15 +212,19 @@ const FACTORS: Record<string, number> = {
   M: 1e6,
   G: 1e9,
   T: 1e12,
-  Ki: 1024,
-  Mi: 1024 ** 2,
-  Gi: 1024 ** 3,
-  Ti: 1024 ** 4,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 
 export function quantity(q: string | number | undefined): number | undefined {
   if (q === undefined) return undefined;
-  const m = QUANTITY.exec(String(q));
+  const m = QUANTITY.exec(String(q).trim());
   return m ? Number(m[1]) * (FACTORS[m[2] ?? ""] as number) : undefined;
 }
 
@@ -584,6 +593,133 @@ export const noExternalServices: ResourceValidationPolicy = {
   },
 };
 
+// 14 ------------------------------------------------------------------------------------------
+
+export const SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject";
+
+interface Autoscaler {
+  resource: PolicyResource;
+  kind: string;
+  target: { kind: string; name: string };
+  namespace?: string;
+  maxReplicas: number;
+}
+
+/** HPAs and KEDA ScaledObjects with what they scale (a ScaledObject's kind defaults to Deployment). */
+function autoscalers(resources: PolicyResource[]): Autoscaler[] {
+  return resources.flatMap((r) => {
+    const spec = (r.props.spec ?? {}) as Json;
+    const ref = (spec.scaleTargetRef ?? {}) as { kind?: string; name?: string };
+    const namespace = namespaceOf(r);
+    if (r.type === K8S.hpa) {
+      const max = (spec.maxReplicas as number | undefined) ?? 1;
+      return [
+        {
+          resource: r,
+          kind: "HorizontalPodAutoscaler",
+          target: { kind: ref.kind ?? "", name: ref.name ?? "" },
+          namespace,
+          maxReplicas: max,
+        },
+      ];
+    }
+    if (r.type === SCALED_OBJECT) {
+      const max = (spec.maxReplicaCount as number | undefined) ?? 100;
+      return [
+        {
+          resource: r,
+          kind: "ScaledObject",
+          target: { kind: ref.kind ?? "Deployment", name: ref.name ?? "" },
+          namespace,
+          maxReplicas: max,
+        },
+      ];
+    }
+    return [];
+  });
+}
+
+const KIND_OF_TYPE: Record<string, string> = { [K8S.deployment]: "Deployment", [K8S.statefulSet]: "StatefulSet" };
+
+export const autoscalerTargets: StackValidationPolicy = {
+  name: "autoscaler-targets",
+  description:
+    "Every HorizontalPodAutoscaler and KEDA ScaledObject scales a Deployment or StatefulSet of this stack (same " +
+    "kind, name and namespace), no workload has two autoscalers (KEDA's own HPA would fight the other), and none " +
+    "scales n8n main beyond one replica without multi-main (two plain mains fire every schedule twice).",
+  remediationSteps:
+    "Point scaleTargetRef at the workload the autoscaler is for (n8n-worker, n8n-webhook), keep one autoscaler per " +
+    "workload (workers.queueScaling picks HPA or KEDA), and never autoscale n8n main.",
+  enforcementLevel: "mandatory",
+  validateStack: (args, report) => {
+    const all = autoscalers(args.resources);
+    const seen = new Map<string, Autoscaler>();
+    for (const a of all) {
+      const label = `${a.kind} ${nameOf(a.resource.props, a.resource.name)}`;
+      const target = args.resources.find(
+        (r) =>
+          KIND_OF_TYPE[r.type] === a.target.kind &&
+          nameOf(r.props, r.name) === a.target.name &&
+          namespaceOf(r) === a.namespace,
+      );
+      if (!target) {
+        report(`${label} scales ${a.target.kind}/${a.target.name}, which this stack does not have`, a.resource.urn);
+        continue;
+      }
+      const key = `${a.namespace}/${a.target.kind}/${a.target.name}`;
+      const other = seen.get(key);
+      if (other) {
+        report(
+          `${label} and ${other.kind} ${nameOf(other.resource.props, other.resource.name)} both scale ${key}`,
+          a.resource.urn,
+        );
+      }
+      seen.set(key, a);
+      const n8n = n8nProcess(podTemplateOf(target.type, target.props));
+      const multiMain = n8n?.container.env?.some(
+        (e) => e.name === "N8N_MULTI_MAIN_SETUP_ENABLED" && e.value === "true",
+      );
+      if (n8n?.process === "start" && a.maxReplicas > 1 && !multiMain) {
+        report(`${label} scales n8n main to ${a.maxReplicas} replicas without multi-main`, a.resource.urn);
+      }
+    }
+  },
+};
+
+// 15 ------------------------------------------------------------------------------------------
+
+export const encryptionKeyShared: StackValidationPolicy = {
+  name: "n8n-encryption-key-shared",
+  description:
+    "Every n8n process of the stack (main, workers, webhook processors, in every workload) reads N8N_ENCRYPTION_KEY " +
+    "from the same Secret key. A process without it, or with another key, writes credentials the others cannot " +
+    "decrypt.",
+  remediationSteps:
+    "Reference the one encryption-key Secret from every n8n container (the program's n8n-core/encryption-key).",
+  enforcementLevel: "mandatory",
+  validateStack: (args, report) => {
+    const refs = new Map<string, string[]>();
+    for (const r of args.resources) {
+      const pod = podTemplateOf(r.type, r.props);
+      for (const c of allContainers(pod?.spec)) {
+        if (!/(^|\/)n8nio\/n8n(:|@|$)/.test(c.image ?? "")) continue;
+        const where = `${nameOf(r.props, r.name)}/${c.name}`;
+        const ref = c.env?.find((e) => e.name === "N8N_ENCRYPTION_KEY")?.valueFrom?.secretKeyRef;
+        if (!ref?.name || !ref.key) {
+          report(`${where} has no N8N_ENCRYPTION_KEY from a Secret: it would generate a key of its own`, r.urn);
+          continue;
+        }
+        const key = `${namespaceOf(r) ?? ""}/${ref.name}/${ref.key}`;
+        refs.set(key, [...(refs.get(key) ?? []), where]);
+      }
+    }
+    if (refs.size > 1) {
+      const list = [...refs].map(([k, users]) => `${k} (${users.join(", ")})`).join("; ");
+      report(`n8n processes read the encryption key from ${refs.size} different Secret keys: ${list}`);
+    }
+  },
+};
+
 export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
   secretEnvFromSecrets,
   encryptionKeySecretSource,
@@ -599,6 +735,8 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
   defaultDeny,
   pdbForReplicated,
   noExternalServices,
+  autoscalerTargets,
+  encryptionKeyShared,
 ];
 
 export const PACK_ENFORCEMENT: EnforcementLevel = "mandatory";

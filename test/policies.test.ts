@@ -18,13 +18,14 @@ import {
   podSecurityRestricted,
   podTemplateOf,
   policies,
+  SCALED_OBJECT,
   secretEnvFromSecrets,
   singleMain,
   workloadProbes,
 } from "../policies/policies";
 import type { RecordedResource } from "../render/mocks";
 import type { StackRun } from "../render/run";
-import { ROOT, runStackFile } from "./harness";
+import { ROOT, runProgram, runStackFile } from "./harness";
 import { evaluatePack, type Violation, validateResource, validateStack } from "./policy-harness";
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
@@ -68,7 +69,7 @@ function deployment(
 }
 
 describe("the pack", () => {
-  it("has the thirteen required policies (plus the exemptions report), each described with remediation", () => {
+  it("has the fifteen required policies (plus the exemptions report), each described with remediation", () => {
     expect(policies.map((p) => p.name)).toEqual([
       "n8n-encryption-key-from-secret",
       "encryption-key-secret-source",
@@ -84,6 +85,8 @@ describe("the pack", () => {
       "namespace-default-deny",
       "pdb-for-replicated",
       "no-loadbalancer-or-nodeport",
+      "autoscaler-targets",
+      "n8n-encryption-key-shared",
     ]);
     for (const p of policies) {
       expect(p.description.length, p.name).toBeGreaterThan(30);
@@ -304,10 +307,17 @@ describe.each(["staging", "prod"])("stack %s under the whole pack", (stack) => {
   const mandatoryCaught = async (resources: RecordedResource[]) =>
     new Set((await evaluatePack(resources, opts)).filter((v) => v.level === "mandatory").map((v) => v.policy));
 
-  it.each<[string, string, (rs: RecordedResource[]) => RecordedResource[]]>([
+  const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
+  const workerKey = (i: Manifest) =>
+    (n8nContainer(i).env as { name: string; valueFrom?: { secretKeyRef: { key: string } } }[]).find(
+      (e) => e.name === "N8N_ENCRYPTION_KEY",
+    );
+
+  it.each<[string, string | string[], (rs: RecordedResource[]) => RecordedResource[]]>([
     [
+      // A literal key is also a process that does not share the Secret.
       "a literal encryption key",
-      "n8n-encryption-key-from-secret",
+      ["n8n-encryption-key-from-secret", "n8n-encryption-key-shared"],
       (rs) =>
         mutate(rs, isNamed(DEPLOYMENT, "n8n-main"), (i) => {
           const env = n8nContainer(i).env as { name: string; value?: string; valueFrom?: unknown }[];
@@ -420,8 +430,61 @@ describe.each(["staging", "prod"])("stack %s under the whole pack", (stack) => {
         return copy;
       },
     ],
+    [
+      "a worker without the encryption key",
+      "n8n-encryption-key-shared",
+      (rs) =>
+        mutate(rs, isNamed(DEPLOYMENT, "n8n-worker"), (i) => {
+          n8nContainer(i).env = n8nContainer(i).env.filter((e: { name: string }) => e.name !== "N8N_ENCRYPTION_KEY");
+        }),
+    ],
+    [
+      "a worker reading the key from another Secret key",
+      "n8n-encryption-key-shared",
+      (rs) =>
+        mutate(rs, isNamed(DEPLOYMENT, "n8n-worker"), (i) => {
+          const key = workerKey(i);
+          if (key?.valueFrom) key.valueFrom.secretKeyRef.key = "runners-auth-token";
+        }),
+    ],
+    [
+      "an HPA that scales n8n main",
+      "autoscaler-targets",
+      (rs) =>
+        mutate(rs, isNamed(HPA, "n8n-worker"), (i) => {
+          i.spec.scaleTargetRef.name = "n8n-main";
+        }),
+    ],
+    [
+      "an HPA whose target the stack does not have",
+      "autoscaler-targets",
+      (rs) =>
+        mutate(rs, isNamed(HPA, "n8n-worker"), (i) => {
+          i.spec.scaleTargetRef.name = "n8n-wrker";
+        }),
+    ],
+    [
+      "a KEDA ScaledObject beside the workers' HPA",
+      "autoscaler-targets",
+      (rs) => {
+        const copy = structuredClone(rs);
+        const hpa = copy.find(isNamed(HPA, "n8n-worker")) as RecordedResource;
+        const namespace = (hpa.inputs.metadata as { namespace: string }).namespace;
+        copy.push({
+          ...structuredClone(hpa),
+          type: SCALED_OBJECT,
+          name: "extra-scaledobject",
+          urn: `${hpa.urn}-extra`,
+          inputs: {
+            metadata: { name: "n8n-worker-keda", namespace },
+            spec: { scaleTargetRef: { name: "n8n-worker" }, maxReplicaCount: 5, triggers: [] },
+          },
+        });
+        return copy;
+      },
+    ],
   ])("catches %s with %s, and nothing else", async (_what, policy, breakIt) => {
-    expect(await mandatoryCaught(breakIt(run.resources))).toEqual(new Set([policy]));
+    expect(await mandatoryCaught(breakIt(run.resources))).toEqual(new Set([policy].flat()));
   });
 
   it("reports a replicated workload without a PDB (advisory)", async () => {
@@ -431,6 +494,15 @@ describe.each(["staging", "prod"])("stack %s under the whole pack", (stack) => {
     const found = (await evaluatePack(broken, opts)).filter((v) => v.policy === "pdb-for-replicated");
     expect(found).toHaveLength(1);
     expect(found[0]?.level).toBe("advisory");
+  });
+});
+
+describe("a stack that scales workers with KEDA under the whole pack", () => {
+  it("has one autoscaler per workload, each scaling a workload of the stack", async () => {
+    const run = await runProgram("keda", { domain: "n8n.example.com", workers: { queueScaling: "keda" } });
+    expect(run.resources.some((r) => r.type === SCALED_OBJECT)).toBe(true);
+    const found = (await evaluatePack(run.resources)).filter((v) => v.policy === "autoscaler-targets");
+    expect(found).toEqual([]);
   });
 });
 
