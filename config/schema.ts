@@ -378,7 +378,7 @@ export const stackConfigSchema = strict({
       .array(cidr)
       .min(1, "must list at least one CIDR")
       .default(["0.0.0.0/0"])
-      .describe("S3 endpoints Postgres reaches on 443 for WAL archiving"),
+      .describe("S3 and STS endpoints Postgres and the dump job reach on 443 (backups, IRSA)"),
     ingressControllerNamespace: dnsLabel.default("ingress-nginx").describe("namespace of the ingress controller"),
     prometheusNamespace: dnsLabel.default("monitoring").describe("namespace of Prometheus"),
     kedaNamespace: dnsLabel.default("keda").describe("namespace of the KEDA operator (workers.queueScaling keda)"),
