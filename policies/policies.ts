@@ -605,37 +605,28 @@ interface Autoscaler {
   maxReplicas: number;
 }
 
-/** HPAs and KEDA ScaledObjects with what they scale (a ScaledObject's kind defaults to Deployment). */
+/** How each autoscaler kind names its maximum; a ScaledObject's target kind defaults to Deployment, KEDA's maximum to 100. */
+const AUTOSCALER_KINDS: Record<string, { kind: string; targetKind: string; maxField: string; defaultMax: number }> = {
+  [K8S.hpa]: { kind: "HorizontalPodAutoscaler", targetKind: "", maxField: "maxReplicas", defaultMax: 1 },
+  [SCALED_OBJECT]: { kind: "ScaledObject", targetKind: "Deployment", maxField: "maxReplicaCount", defaultMax: 100 },
+};
+
+/** HPAs and KEDA ScaledObjects with what they scale. */
 function autoscalers(resources: PolicyResource[]): Autoscaler[] {
   return resources.flatMap((r) => {
+    const kind = AUTOSCALER_KINDS[r.type];
+    if (!kind) return [];
     const spec = (r.props.spec ?? {}) as Json;
     const ref = (spec.scaleTargetRef ?? {}) as { kind?: string; name?: string };
-    const namespace = namespaceOf(r);
-    if (r.type === K8S.hpa) {
-      const max = (spec.maxReplicas as number | undefined) ?? 1;
-      return [
-        {
-          resource: r,
-          kind: "HorizontalPodAutoscaler",
-          target: { kind: ref.kind ?? "", name: ref.name ?? "" },
-          namespace,
-          maxReplicas: max,
-        },
-      ];
-    }
-    if (r.type === SCALED_OBJECT) {
-      const max = (spec.maxReplicaCount as number | undefined) ?? 100;
-      return [
-        {
-          resource: r,
-          kind: "ScaledObject",
-          target: { kind: ref.kind ?? "Deployment", name: ref.name ?? "" },
-          namespace,
-          maxReplicas: max,
-        },
-      ];
-    }
-    return [];
+    return [
+      {
+        resource: r,
+        kind: kind.kind,
+        target: { kind: ref.kind ?? kind.targetKind, name: ref.name ?? "" },
+        namespace: namespaceOf(r),
+        maxReplicas: (spec[kind.maxField] as number | undefined) ?? kind.defaultMax,
+      },
+    ];
   });
 }
 
