@@ -50,10 +50,29 @@ export function spiloScripts(tag: string): string {
   return dir;
 }
 
+/** The parts of Spilo's postgres.yml the tests read. */
+export interface PatroniYaml {
+  scope: string;
+  bootstrap: {
+    dcs: Record<string, unknown> & { postgresql: { parameters: Record<string, string> } };
+    method?: string;
+    clone_with_wale?: { recovery_conf: Record<string, string> };
+  };
+  restapi: { authentication?: { username: string; password: string } };
+  kubernetes: {
+    use_endpoints?: boolean;
+    scope_label: string;
+    role_label: string;
+    leader_label_value: string;
+    labels: Record<string, string>;
+  };
+  postgresql: { parameters: Record<string, string> };
+}
+
 export interface SpiloRun {
   dir: string;
   /** The Patroni configuration Spilo wrote (RW_DIR/postgres.yml). */
-  patroni: Record<string, any>;
+  patroni: PatroniYaml;
   /** WAL-G's envdir (RW_DIR/etc/wal-e.d/env): name -> value. */
   envdir: Record<string, string>;
   /** Other envdirs (clone, standby) by directory name. */
