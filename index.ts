@@ -6,8 +6,8 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { N8nCluster } from "./components/cluster";
-import { namespaceObject } from "./components/namespace";
-import { awsProviderArgs, providerArgs } from "./components/provider";
+import { namespaceObject } from "./components/kubernetes/namespace";
+import { awsProviderArgs, providerArgs } from "./components/kubernetes/provider";
 import { ConfigError } from "./config";
 import { type LoadedStack, loadStackConfig } from "./config/pulumi";
 

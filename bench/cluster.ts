@@ -31,9 +31,9 @@ import {
   SET_NODE,
   startN8n,
   webhookWorkflow,
-} from "../test/real/n8n-stack";
-import { type Postgres, spiloParameters, startPostgres } from "../test/real/postgres";
-import { startRedis } from "../test/real/redis-server";
+} from "../support/n8n";
+import { type Postgres, spiloParameters, startPostgres } from "../support/postgres";
+import { startRedis } from "../support/redis";
 import {
   containerOf,
   freePort,
@@ -47,7 +47,7 @@ import {
   stopAll,
   waitFor,
   writeFile,
-} from "../test/real/support";
+} from "../support/servers";
 import { rssMiB, treeCpuSeconds } from "./cpu";
 import { median, publish } from "./results";
 import { extraVariants, percentile, type Variant } from "./variants";

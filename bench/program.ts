@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import { PROJECT } from "../components/names";
+import { PROJECT } from "../components/kubernetes/names";
 import { renderFiles, runStack } from "../render/run";
 import { readStackFile } from "../render/stack-files";
 import { median, publish } from "./results";

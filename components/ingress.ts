@@ -7,8 +7,8 @@ import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
-import { labelContext, labels } from "./labels";
-import { NAMES, PORTS } from "./names";
+import { labelContext, labels } from "./kubernetes/labels";
+import { NAMES, PORTS } from "./kubernetes/names";
 
 /** The TLS Secret cert-manager writes the certificate into. */
 export const TLS_SECRET = "n8n-tls";

@@ -7,8 +7,8 @@ import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
-import { labelContext, labels } from "./labels";
-import { NAMES, SERVICE_LABEL } from "./names";
+import { labelContext, labels } from "./kubernetes/labels";
+import { NAMES, SERVICE_LABEL } from "./kubernetes/names";
 
 /** One scrape: a Service (by its name label) and one of its named ports. */
 export interface ScrapeTarget {

@@ -8,14 +8,14 @@ import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { memoryBytes } from "../config/quantity";
-import { labelContext, labels, selectorLabels } from "./labels";
-import { NAMES, PORTS, SERVICE_LABEL, secretKeyRef } from "./names";
+import { labelContext, labels, selectorLabels } from "./kubernetes/labels";
+import { NAMES, PORTS, SERVICE_LABEL, secretKeyRef } from "./kubernetes/names";
 import {
   restrictedContainerSecurityContext,
   restrictedPodSecurityContext,
   scratchVolume,
   volumeClaimTemplate,
-} from "./pod-security";
+} from "./kubernetes/pod-security";
 
 /** uid/gid of user redis in the official image; the exporter image runs as 59000. */
 export const REDIS_UID = 999;

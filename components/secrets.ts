@@ -1,13 +1,13 @@
 /**
  * N8nSecrets: every credential of the cluster, generated with @pulumi/random (or taken from a stack
  * secret) and written into three Kubernetes Secrets. Other components only ever reference these
- * values through `secretKeyRef` (names.ts), never as literals.
+ * values through `secretKeyRef` (kubernetes/names.ts), never as literals.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { type LabelContext, labels } from "./labels";
-import { KEY_SOURCE_ANNOTATION, SECRETS, type SecretGroup } from "./names";
+import { type LabelContext, labels } from "./kubernetes/labels";
+import { KEY_SOURCE_ANNOTATION, SECRETS, type SecretGroup } from "./kubernetes/names";
 
 /** One value kept in a Secret: where it lives and how long a generated one is. */
 export interface SecretValueSpec {

@@ -4,8 +4,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
+import { parseStackConfig } from ".";
 import { ConfigError } from "./errors";
-import { parseStackConfig } from "./index";
 import type { StackConfig } from "./resolve";
 import { MIN_ENCRYPTION_KEY_LENGTH, SECRET_KEYS, type SecretKey, stackConfigSchema } from "./schema";
 

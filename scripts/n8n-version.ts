@@ -1,6 +1,6 @@
 /** Prints the n8n version a stack pins (`tsx scripts/n8n-version.ts staging`), for the real-server setup. */
 import { resolve } from "node:path";
-import { PROJECT } from "../components/names";
+import { PROJECT } from "../components/kubernetes/names";
 import { parseStackConfig } from "../config";
 import { decodeProjectConfig } from "../config/pulumi";
 import { readStackFile } from "../render/stack-files";

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT } from "../components/names";
+import { PROJECT } from "../components/kubernetes/names";
 import { renderFiles, runStack } from "../render/run";
 import { listStacks, readStackFile } from "../render/stack-files";
 
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
 
   let run: Awaited<ReturnType<typeof runStack>>;
   try {
-    run = await runStack({ project: PROJECT, stack, ...file, load: () => import("../index") });
+    run = await runStack({ project: PROJECT, stack, ...file, load: () => import("..") });
   } catch (err) {
     // Config mistakes arrive as RunError with the readable message: print it alone.
     if (pulumi.RunError.isInstance(err)) fail((err as Error).message);

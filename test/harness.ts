@@ -5,7 +5,7 @@
 import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { vi } from "vitest";
-import { PROJECT } from "../components/names";
+import { PROJECT } from "../components/kubernetes/names";
 import { decodeProjectConfig } from "../config/pulumi";
 import type { Manifest } from "../render/manifests";
 import { runStack, type StackRun } from "../render/run";
@@ -16,7 +16,7 @@ export const ROOT = resolve(__dirname, "..");
 /** Loads index.ts afresh: it registers its resources as it loads. */
 async function loadProgram(): Promise<Record<string, unknown>> {
   vi.resetModules();
-  return (await import("../index")) as Record<string, unknown>;
+  return (await import("..")) as Record<string, unknown>;
 }
 
 /** Runs index.ts with the given raw config (as a stack file would hold it) and stack secrets. */

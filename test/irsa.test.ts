@@ -5,8 +5,9 @@
  * real Spilo script runs against the same render in test/real/spilo.test.ts.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { NAMES } from "../components/names";
+import { NAMES } from "../components/kubernetes/names";
 import type { StackRun } from "../render/run";
+import { mountedConfigMapFiles } from "../support/kubelet";
 import {
   botoCredentials,
   envOf,
@@ -16,7 +17,6 @@ import {
   walgCredentials,
 } from "./aws-credentials";
 import { findManifest, podsOf, runStackFile } from "./harness";
-import { mountedConfigMapFiles } from "./kubelet";
 
 const HOME = "/home/postgres";
 

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type EnvVar, type N8nRole, n8nEnv, PINNED_FUTURE_DEFAULTS, runnerEnv } from "../components/n8n-env";
+import { NAMES, PORTS, SECRETS } from "../components/kubernetes/names";
+import { type EnvVar, type N8nRole, n8nEnv, PINNED_FUTURE_DEFAULTS, runnerEnv } from "../components/n8n/env";
 import {
   kedaScaledObject,
   n8nContainer,
@@ -13,8 +14,7 @@ import {
   runnerSidecar,
   terminationGracePeriodSeconds,
   waitingListKey,
-} from "../components/n8n-workload";
-import { NAMES, PORTS, SECRETS } from "../components/names";
+} from "../components/n8n/workload";
 import { parseStackConfig, type StackConfig } from "../config";
 import type { StackRun } from "../render/run";
 import { findManifest, type PodContainer, podsOf, ROOT, runProgram, runStackFile } from "./harness";

@@ -1,18 +1,11 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { cidrContains, cidrContainsIp } from "../components/cidr";
-import { PORTS } from "../components/names";
+import { cidrContains, cidrContainsIp } from "../components/kubernetes/cidr";
+import { PORTS } from "../components/kubernetes/names";
 import { type Endpoint as FlowEndpoint, networkFlows } from "../components/network";
-import {
-  type Endpoint,
-  mayConnect,
-  type NetworkPolicy,
-  type Pod,
-  selects,
-  type World,
-} from "../components/network-eval";
 import { parseStackConfig, type StackConfig } from "../config";
 import type { StackRun } from "../render/run";
 import { findManifest, podsOf, rawStackConfig, runProgram, runStackFile } from "./harness";
+import { type Endpoint, mayConnect, type NetworkPolicy, type Pod, selects, type World } from "./network-eval";
 
 describe("CIDR arithmetic", () => {
   it("contains addresses and CIDRs", () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { KEY_SOURCE_ANNOTATION as PROGRAM_ANNOTATION } from "../components/names";
+import { KEY_SOURCE_ANNOTATION as PROGRAM_ANNOTATION } from "../components/kubernetes/names";
 import {
   bucketsSecure,
   containerResources,

@@ -1,18 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { AWS_KEYS_SECRET, NAMES } from "../components/names";
-import { dumpWriterPolicy, irsaTrustPolicy, tlsOnlyBucketPolicy, walgPolicy } from "../components/postgres-aws";
-import {
-  bootstrapConfigMap,
-  bootstrapJob,
-  dumpCronJob,
-  postgresExporterContainer,
-  postgresRole,
-  postgresServices,
-  postgresStatefulSet,
-  SPILO_GID,
-  SPILO_UID,
-  spiloContainer,
-} from "../components/postgres-k8s";
+import { AWS_KEYS_SECRET, NAMES } from "../components/kubernetes/names";
+import { dumpWriterPolicy, irsaTrustPolicy, tlsOnlyBucketPolicy, walgPolicy } from "../components/postgres/aws";
+import { bootstrapConfigMap, bootstrapJob, dumpCronJob } from "../components/postgres/jobs";
 import {
   archiveEnv,
   dcsConfiguration,
@@ -25,19 +14,28 @@ import {
   spiloEnv,
   walPrefix,
   workMem,
-} from "../components/postgres-spilo";
+} from "../components/postgres/spilo";
 import {
   appUserSql,
   monitoringUserSql,
   outboxExporterQueries,
   outboxReaperSql,
   outboxSchemaSql,
-} from "../components/postgres-sql";
+} from "../components/postgres/sql";
+import {
+  postgresExporterContainer,
+  postgresRole,
+  postgresServices,
+  postgresStatefulSet,
+  SPILO_GID,
+  SPILO_UID,
+  spiloContainer,
+} from "../components/postgres/statefulset";
 import { parseStackConfig, type StackConfig } from "../config";
 import type { RecordedResource } from "../render/mocks";
 import type { StackRun } from "../render/run";
+import { containerEnv, type KubeletEnvVar } from "../support/kubelet";
 import { findManifest, outputValue, runProgram, runStackFile } from "./harness";
-import { containerEnv, type KubeletEnvVar } from "./kubelet";
 
 const base = { domain: "n8n.example.com" };
 const cfg = (raw: Record<string, unknown> = {}): StackConfig => parseStackConfig("t", { ...base, ...raw });

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { clusterIssuerObject, ingressObjects, N8N_ENDPOINTS, productionPaths, TLS_SECRET } from "../components/ingress";
-import { NAMES, SECRETS } from "../components/names";
+import { NAMES, SECRETS } from "../components/kubernetes/names";
 import { DISABLED_COMMANDS, exporterContainer, redisConf, redisContainer, redisStatefulSet } from "../components/redis";
 import { parseStackConfig, type StackConfig } from "../config";
 import type { StackRun } from "../render/run";

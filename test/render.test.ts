@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { PROJECT } from "../components/names";
+import { PROJECT } from "../components/kubernetes/names";
 import { apiVersionKind, CLUSTER_SCOPED_KINDS, type Manifest, summary } from "../render/manifests";
 import { renderFiles, type StackRun } from "../render/run";
 import { listStacks, placeholderFor, stackConfigFromYaml } from "../render/stack-files";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SECRETS } from "../components/names";
+import { SECRETS } from "../components/kubernetes/names";
 import { SECRET_VALUES, secretObject } from "../components/secrets";
 import { findManifest, isSecretOutput, outputValue, runProgram } from "./harness";
 

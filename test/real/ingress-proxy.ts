@@ -13,7 +13,7 @@
  */
 import { join } from "node:path";
 import type { Manifest } from "../../render/manifests";
-import { freePort, Server, scratchDir, waitFor, writeFile } from "./support";
+import { freePort, Server, scratchDir, waitFor, writeFile } from "../../support/servers";
 
 interface IngressSpec {
   rules: {

@@ -11,7 +11,6 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HITL_SUFFIXES, N8N_ENDPOINTS } from "../../components/ingress";
-import { startIngressProxy } from "./ingress-proxy";
 import {
   formWorkflow,
   importAndPublish,
@@ -26,9 +25,9 @@ import {
   startN8n,
   waitingWorkflow,
   webhookWorkflow,
-} from "./n8n-stack";
-import { type Postgres, startPostgres } from "./postgres";
-import { type Redis, startRedis } from "./redis-server";
+} from "../../support/n8n";
+import { type Postgres, startPostgres } from "../../support/postgres";
+import { type Redis, startRedis } from "../../support/redis";
 import {
   CACHE,
   containerOf,
@@ -43,7 +42,8 @@ import {
   secretValue,
   stopAll,
   waitFor,
-} from "./support";
+} from "../../support/servers";
+import { startIngressProxy } from "./ingress-proxy";
 
 const REQUESTS = 200;
 

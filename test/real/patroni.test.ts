@@ -9,8 +9,8 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { NAMES } from "../../components/names";
-import { selfSignedCertificate, spiloConfiguration } from "./postgres";
+import { NAMES } from "../../components/kubernetes/names";
+import { selfSignedCertificate, spiloConfiguration } from "../../support/postgres";
 import {
   containerOf,
   find,
@@ -23,7 +23,7 @@ import {
   stopAll,
   waitFor,
   writeFile,
-} from "./support";
+} from "../../support/servers";
 
 const stack = "prod";
 const list = manifests(stack);

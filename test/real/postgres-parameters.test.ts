@@ -5,8 +5,8 @@
  * throwaway one, as Spilo generates its own.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { spiloParameters, startPostgres } from "./postgres";
-import { manifests, removeDir, stopAll } from "./support";
+import { spiloParameters, startPostgres } from "../../support/postgres";
+import { manifests, removeDir, stopAll } from "../../support/servers";
 
 const UNITS: Record<string, number> = {
   B: 1,

@@ -5,8 +5,17 @@
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Redis, startRedis } from "./redis-server";
-import { CACHE, containerOf, find, manifests, N8N_VERSION, removeDir, resolveEnv, stopAll } from "./support";
+import { type Redis, startRedis } from "../../support/redis";
+import {
+  CACHE,
+  containerOf,
+  find,
+  manifests,
+  N8N_VERSION,
+  removeDir,
+  resolveEnv,
+  stopAll,
+} from "../../support/servers";
 
 /** The bull that n8n itself ships (from the installed n8n), so the test queues exactly as n8n does. */
 interface BullQueue {

@@ -8,14 +8,14 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { NAMES } from "../../components/names";
-import { type dcsConfiguration, RESTAPI_USER, walPrefix } from "../../components/postgres-spilo";
+import { NAMES } from "../../components/kubernetes/names";
+import { type dcsConfiguration, RESTAPI_USER, walPrefix } from "../../components/postgres/spilo";
 import type { Manifest } from "../../render/manifests";
+import { mountedConfigMapFiles } from "../../support/kubelet";
+import { containerOf, find, manifests, ROOT, removeDir, secretValue } from "../../support/servers";
 import { walgCredentials } from "../aws-credentials";
 import { rawStackConfig, runProgram } from "../harness";
-import { mountedConfigMapFiles } from "../kubelet";
 import { configureSpilo, type SpiloRun } from "./spilo";
-import { containerOf, find, manifests, ROOT, removeDir, secretValue } from "./support";
 
 const runs: SpiloRun[] = [];
 afterAll(() => {

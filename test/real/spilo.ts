@@ -16,9 +16,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { imageVersion } from "../../components/labels";
+import { imageVersion } from "../../components/kubernetes/labels";
 import type { Manifest } from "../../render/manifests";
-import { containerOf, find, mkdirSync, resolveEnv, scratchDir, writeFile } from "./support";
+import { containerOf, find, mkdirSync, resolveEnv, scratchDir, writeFile } from "../../support/servers";
 
 const SCRIPTS = ["configure_spilo.py", "spilo_commons.py"];
 

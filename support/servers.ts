@@ -1,6 +1,6 @@
 /**
- * Support for the real-server suites: the rendered manifests, test values for every Secret,
- * free loopback ports, and processes that are always stopped, pass or fail.
+ * Support for the real-server suites (test/real) and the cluster benchmark (bench/): the rendered
+ * manifests, test values for every Secret, free loopback ports, and processes that are always stopped.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -8,10 +8,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
-import type { Manifest } from "../../render/manifests";
-import { containerEnv, type KubeletEnvVar } from "../kubelet";
+import type { Manifest } from "../render/manifests";
+import { containerEnv, type KubeletEnvVar } from "./kubelet";
 
-export const ROOT = resolve(__dirname, "..", "..");
+export const ROOT = resolve(__dirname, "..");
 
 /** Where scripts/real-setup.sh put Node 24 and n8n. */
 export const CACHE =

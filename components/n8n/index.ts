@@ -1,12 +1,12 @@
 /**
  * The n8n processes as components: N8nMain (editor/API), N8nWorkers (queue consumers, autoscaled)
- * and N8nWebhooks (webhook processors). Each only registers what the builders in n8n-workload.ts
+ * and N8nWebhooks (webhook processors). Each only registers what the builders in workload.ts
  * return.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../config";
-import type { N8nRole } from "./n8n-env";
+import type { StackConfig } from "../../config";
+import type { N8nRole } from "./env";
 import {
   kedaScaledObject,
   kedaTriggerAuthentication,
@@ -15,7 +15,7 @@ import {
   n8nPdb,
   n8nService,
   type ScaledRole,
-} from "./n8n-workload";
+} from "./workload";
 
 export interface N8nProcessArgs {
   config: StackConfig;

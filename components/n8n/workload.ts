@@ -4,12 +4,16 @@
  * ScaledObject around it. Plain data in, plain Kubernetes specs out.
  */
 import type { Input } from "@pulumi/pulumi";
-import type { StackConfig } from "../config";
-import type { Resources } from "../config/presets";
-import { type ComponentName, labelContext, labels, selectorLabels } from "./labels";
-import { type N8nRole, n8nEnv, runnerEnv } from "./n8n-env";
-import { NAMES, PORTS, SECRETS, SERVICE_LABEL } from "./names";
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext, scratchVolume } from "./pod-security";
+import type { StackConfig } from "../../config";
+import type { Resources } from "../../config/presets";
+import { type ComponentName, labelContext, labels, selectorLabels } from "../kubernetes/labels";
+import { NAMES, PORTS, SECRETS, SERVICE_LABEL } from "../kubernetes/names";
+import {
+  restrictedContainerSecurityContext,
+  restrictedPodSecurityContext,
+  scratchVolume,
+} from "../kubernetes/pod-security";
+import { type N8nRole, n8nEnv, runnerEnv } from "./env";
 
 /** uid/gid of user `node` in n8nio/n8n and of user `runner` in n8nio/runners. */
 export const N8N_UID = 1000;

@@ -6,11 +6,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../config";
-import { cidrContains } from "./cidr";
-import { type ComponentName, labelContext, labels } from "./labels";
-import { PORTS } from "./names";
-import { LEADER_ROLE, ROLE_LABEL } from "./postgres-spilo";
+import type { StackConfig } from "../../config";
+import { cidrContains } from "../kubernetes/cidr";
+import { type ComponentName, labelContext, labels } from "../kubernetes/labels";
+import { PORTS } from "../kubernetes/names";
+import { LEADER_ROLE, ROLE_LABEL } from "../postgres/spilo";
 
 /** One end of a flow. */
 export type Endpoint =

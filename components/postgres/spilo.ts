@@ -4,11 +4,11 @@
  * template with ours winning (lists, such as pg_hba, replace Spilo's); `bootstrap.dcs` is written to
  * the DCS once, when the cluster is first initialised.
  */
-import type { StackConfig } from "../config";
-import { memoryBytes, toMebibytes } from "../config/quantity";
-import { staticKeyEnv } from "./aws-identity";
-import type { EnvVar } from "./n8n-env";
-import { DB_USERS, NAMES, PORTS, secretKeyRef } from "./names";
+import type { StackConfig } from "../../config";
+import { memoryBytes, toMebibytes } from "../../config/quantity";
+import { staticKeyEnv } from "../kubernetes/aws-identity";
+import { DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
+import type { EnvVar } from "../n8n/env";
 
 /** PostgreSQL major version of the pinned Spilo image (spilo-17); WAL-G paths include it. */
 export const PG_VERSION = 17;
@@ -172,7 +172,7 @@ export interface ArchiveTarget<S = string> {
   bucket: S;
   /**
    * IAM role for IRSA; absent with static keys. It never reaches the container env: WAL-G finds it in
-   * the files of walgAwsConfig (see aws-identity.ts for why).
+   * the files of walgAwsConfig (see kubernetes/aws-identity.ts for why).
    */
   roleArn?: S;
 }

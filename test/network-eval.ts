@@ -4,7 +4,7 @@
  * the destination's ingress; a pod no policy selects for a direction is open in that direction;
  * ipBlocks match addresses (pod IPs included, as Calico and Cilium do).
  */
-import { cidrContainsIp } from "./cidr";
+import { cidrContainsIp } from "../components/kubernetes/cidr";
 
 export interface LabelSelectorRequirement {
   key: string;

@@ -5,9 +5,9 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../config";
-import { NAMES } from "./names";
-import { DUMP_PREFIX, walPrefix } from "./postgres-spilo";
+import type { StackConfig } from "../../config";
+import { NAMES } from "../kubernetes/names";
+import { DUMP_PREFIX, walPrefix } from "./spilo";
 
 export interface PolicyDocument {
   Version: "2012-10-17";

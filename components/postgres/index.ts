@@ -1,13 +1,12 @@
 /**
  * N8nPostgres: the Patroni (Spilo) cluster n8n stores everything in, with its backup storage.
- * Registers what the builders in postgres-k8s.ts and postgres-aws.ts return.
+ * Registers what the builders in statefulset.ts, jobs.ts and aws.ts return.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../config";
-import { PostgresBackupStorage } from "./postgres-aws";
+import type { StackConfig } from "../../config";
+import { PostgresBackupStorage } from "./aws";
 import {
-  awsKeysSecret,
   bootstrapConfigMap,
   bootstrapJob,
   dumpCronJob,
@@ -15,6 +14,9 @@ import {
   outboxReaperCronJob,
   patroniConfigJob,
   patroniConfigMap,
+} from "./jobs";
+import {
+  awsKeysSecret,
   postgresPdb,
   postgresRole,
   postgresRoleBinding,
@@ -23,7 +25,7 @@ import {
   postgresStatefulSet,
   walgAwsConfigFor,
   walgAwsConfigMap,
-} from "./postgres-k8s";
+} from "./statefulset";
 
 export interface N8nPostgresArgs {
   config: StackConfig;

@@ -3,8 +3,8 @@
  * sidecar. Names are n8n 2.x's own (../shared/n8n/env-names-2.40.7.txt); secrets only ever arrive
  * through secretKeyRef.
  */
-import type { StackConfig } from "../config";
-import { APP_DATABASE, DB_USERS, NAMES, PORTS, secretKeyRef } from "./names";
+import type { StackConfig } from "../../config";
+import { APP_DATABASE, DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
 
 export type N8nRole = "main" | "worker" | "webhook";
 

@@ -1,8 +1,8 @@
 /** A throwaway PostgreSQL (Debian's postgresql-15) on loopback, with TLS, as user postgres. */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import type { Manifest } from "../../render/manifests";
-import { containerOf, find, freePort, resolveEnv, Server, scratchDir, waitFor, writeFile } from "./support";
+import type { Manifest } from "../render/manifests";
+import { containerOf, find, freePort, resolveEnv, Server, scratchDir, waitFor, writeFile } from "./servers";
 
 const BIN = "/usr/lib/postgresql/15/bin";
 export const SUPERUSER_PASSWORD = "test-superuser-password-0123456789abcdef";

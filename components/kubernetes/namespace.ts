@@ -1,5 +1,5 @@
 /** The stack's Namespace, with Pod Security admission labels. Pure builder. */
-import type { StackConfig } from "../config";
+import type { StackConfig } from "../../config";
 import { labelContext, labels } from "./labels";
 
 /**

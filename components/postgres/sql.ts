@@ -2,7 +2,7 @@
  * SQL the cluster runs, as text builders: the least-privilege app user and database, the optional
  * integration outbox (REQUIREMENTS R6) and its reaper. Pure; the Jobs mount these as files.
  */
-import type { StackConfig } from "../config";
+import type { StackConfig } from "../../config";
 
 /**
  * The idempotent create-or-update of a login role whose password comes from the environment:

@@ -1,5 +1,5 @@
 /** The app.kubernetes.io labels every object carries (ARCHITECTURE §1), from one helper. */
-import type { StackConfig } from "../config";
+import type { StackConfig } from "../../config";
 import { PROJECT } from "./names";
 
 export type ComponentName =
