@@ -91,7 +91,7 @@ function ingressObject(
         },
       ],
     },
-  };
+  } satisfies k8s.networking.v1.IngressArgs;
 }
 
 /**

@@ -422,7 +422,7 @@ export function dashboardConfigMap(config: StackConfig) {
       labels: { ...labels(labelContext(config), "monitoring"), ...config.monitoring.dashboardLabels },
     },
     data: { [`n8n-${config.stack}.json`]: JSON.stringify(dashboardJson(config), null, 2) },
-  };
+  } satisfies k8s.core.v1.ConfigMapArgs;
 }
 
 export interface N8nMonitoringArgs {

@@ -62,7 +62,10 @@ function meta(config: StackConfig, name: string, namespace: Input<string>) {
 }
 
 export function redisConfigMap(config: StackConfig, namespace: Input<string>) {
-  return { metadata: meta(config, NAMES.redis, namespace), data: { "redis.conf": redisConf(config) } };
+  return {
+    metadata: meta(config, NAMES.redis, namespace),
+    data: { "redis.conf": redisConf(config) },
+  } satisfies k8s.core.v1.ConfigMapArgs;
 }
 
 /** Probes go through redis-cli with REDISCLI_AUTH from the container env, so they authenticate. */
@@ -105,7 +108,7 @@ export function redisContainer(config: StackConfig) {
       runVolume().mount,
       tmpVolume().mount,
     ],
-  };
+  } satisfies k8s.types.input.core.v1.Container;
 }
 
 export function exporterContainer(config: StackConfig) {
@@ -123,7 +126,7 @@ export function exporterContainer(config: StackConfig) {
     readinessProbe: { httpGet: { path: "/health", port: "metrics" }, periodSeconds: 15, timeoutSeconds: 5 },
     resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
     securityContext: { ...restrictedContainerSecurityContext(), runAsUser: EXPORTER_UID, runAsGroup: EXPORTER_UID },
-  };
+  } satisfies k8s.types.input.core.v1.Container;
 }
 
 export function redisStatefulSet(config: StackConfig, namespace: Input<string>) {
@@ -148,7 +151,7 @@ export function redisStatefulSet(config: StackConfig, namespace: Input<string>) 
       },
       volumeClaimTemplates: [volumeClaimTemplate("data", pods, r.storageSize, r.storageClass)],
     },
-  };
+  } satisfies k8s.apps.v1.StatefulSetArgs;
 }
 
 export function redisService(config: StackConfig, namespace: Input<string>) {
@@ -163,7 +166,7 @@ export function redisService(config: StackConfig, namespace: Input<string>) {
         { name: "metrics", port: PORTS.redisExporter, targetPort: "metrics", protocol: "TCP" },
       ],
     },
-  };
+  } satisfies k8s.core.v1.ServiceArgs;
 }
 
 /** One member: a drain may take it (n8n waits for Redis to come back); the PDB documents that. */
@@ -171,7 +174,7 @@ export function redisPdb(config: StackConfig, namespace: Input<string>) {
   return {
     metadata: meta(config, NAMES.redis, namespace),
     spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(labelContext(config), "redis") } },
-  };
+  } satisfies k8s.policy.v1.PodDisruptionBudgetArgs;
 }
 
 export interface N8nRedisArgs {

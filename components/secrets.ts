@@ -31,7 +31,7 @@ export const SECRET_VALUES: readonly SecretValueSpec[] = [
 ];
 
 /** Plain spec of one Secret object (pure; the values may be Outputs). */
-export function secretObject<V>(
+export function secretObject<V extends pulumi.Input<string>>(
   group: SecretGroup,
   namespace: string | pulumi.Output<string>,
   ctx: LabelContext,
@@ -50,7 +50,7 @@ export function secretObject<V>(
     metadata: { name: def.name, namespace, labels: labels(ctx, "secrets"), annotations },
     type: "Opaque",
     stringData,
-  };
+  } satisfies k8s.core.v1.SecretArgs;
 }
 
 export interface N8nSecretsArgs {

@@ -1,4 +1,5 @@
 /** The stack's Namespace, with Pod Security admission labels. Pure builder. */
+import type * as k8s from "@pulumi/kubernetes";
 import type { StackConfig } from "../../config";
 import { labelContext, labels } from "./labels";
 
@@ -18,5 +19,5 @@ export function namespaceObject(config: StackConfig) {
         "pod-security.kubernetes.io/audit": "restricted",
       },
     },
-  };
+  } satisfies k8s.core.v1.NamespaceArgs;
 }

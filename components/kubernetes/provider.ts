@@ -1,4 +1,6 @@
 /** The explicit Kubernetes and AWS providers, from the stack's config. Pure builders. */
+import type * as aws from "@pulumi/aws";
+import type * as k8s from "@pulumi/kubernetes";
 import type { StackConfig } from "../../config";
 
 export function providerArgs(k: StackConfig["kubernetes"]) {
@@ -8,7 +10,7 @@ export function providerArgs(k: StackConfig["kubernetes"]) {
     // With a render directory the provider writes YAML there instead of talking to a cluster.
     ...(k.renderDirectory ? { renderYamlToDirectory: k.renderDirectory } : {}),
     enableServerSideApply: true,
-  };
+  } satisfies k8s.ProviderArgs;
 }
 
 /**
@@ -16,5 +18,5 @@ export function providerArgs(k: StackConfig["kubernetes"]) {
  * are told (postgres.archive.region), never the ambient AWS_REGION or profile of whoever runs `pulumi up`.
  */
 export function awsProviderArgs(config: StackConfig) {
-  return { region: config.postgres.archive.region };
+  return { region: config.postgres.archive.region } satisfies aws.ProviderArgs;
 }

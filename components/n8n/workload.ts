@@ -3,6 +3,7 @@
  * webhook), with the task-runner sidecar, and the Deployment, Service, PDB, HPA or KEDA
  * ScaledObject around it. Plain data in, plain Kubernetes specs out.
  */
+import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import type { StackConfig } from "../../config";
 import type { Resources } from "../../config/presets";
@@ -79,7 +80,7 @@ export function runnerSidecar(config: StackConfig) {
     resources: resourcesSpec(config.runners.resources),
     securityContext: restrictedContainerSecurityContext(),
     volumeMounts: runnerScratch().map((v) => v.mount),
-  };
+  } satisfies k8s.types.input.core.v1.Container;
 }
 
 function runnerScratch() {
@@ -104,7 +105,7 @@ export function n8nContainer(config: StackConfig, role: N8nRole) {
     resources: resourcesSpec(workloadConfig(config, role).resources),
     securityContext: restrictedContainerSecurityContext(),
     volumeMounts: volumes.map((v) => v.mount),
-  };
+  } satisfies k8s.types.input.core.v1.Container;
 }
 
 function n8nScratch() {
@@ -148,7 +149,7 @@ export function n8nPodTemplate(config: StackConfig, role: N8nRole) {
           }
         : {}),
     },
-  };
+  } satisfies k8s.types.input.core.v1.PodTemplateSpec;
 }
 
 function replicasOf(config: StackConfig, role: N8nRole): number {
@@ -172,7 +173,7 @@ export function n8nDeployment(config: StackConfig, role: N8nRole, namespace: Inp
       strategy,
       template: n8nPodTemplate(config, role),
     },
-  };
+  } satisfies k8s.apps.v1.DeploymentArgs;
 }
 
 export function n8nService(config: StackConfig, role: N8nRole, namespace: Input<string>) {
@@ -185,7 +186,7 @@ export function n8nService(config: StackConfig, role: N8nRole, namespace: Input<
       selector: selectorLabels(ctx, component),
       ports: [{ name: "http", port: PORTS.n8n, targetPort: "http", protocol: "TCP" }],
     },
-  };
+  } satisfies k8s.core.v1.ServiceArgs;
 }
 
 /** Voluntary disruptions (node drains) take one pod of a role at a time. */
@@ -195,7 +196,7 @@ export function n8nPdb(config: StackConfig, role: N8nRole, namespace: Input<stri
   return {
     metadata: { name, namespace, labels: labels(ctx, component) },
     spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(ctx, component) } },
-  };
+  } satisfies k8s.policy.v1.PodDisruptionBudgetArgs;
 }
 
 export type ScaledRole = Exclude<N8nRole, "main">;
@@ -259,7 +260,7 @@ export function n8nHpa(config: StackConfig, role: ScaledRole, namespace: Input<s
       ],
       behavior: hpaBehavior(config, role),
     },
-  };
+  } satisfies k8s.autoscaling.v2.HorizontalPodAutoscalerArgs;
 }
 
 /** Bull keeps waiting jobs in the Redis list `<prefix>:jobs:wait`. */
@@ -318,5 +319,5 @@ export function n8nServiceAccount(config: StackConfig, namespace: Input<string>)
   return {
     metadata: { name: NAMES.serviceAccount, namespace, labels: labels(labelContext(config), "main") },
     automountServiceAccountToken: false,
-  };
+  } satisfies k8s.core.v1.ServiceAccountArgs;
 }

@@ -169,7 +169,7 @@ export function defaultDenyPolicy(config: StackConfig, namespace: Input<string>)
   return {
     metadata: { name: "default-deny", namespace, labels: labels(labelContext(config), "network") },
     spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
-  };
+  } satisfies k8s.networking.v1.NetworkPolicyArgs;
 }
 
 /**

@@ -70,7 +70,7 @@ export function jobPodSpec(config: StackConfig, container: JobContainer, volumes
       },
     ],
     volumes: [{ name: "tmp", emptyDir: { sizeLimit: "1Gi" } }, ...volumes],
-  };
+  } satisfies k8s.types.input.core.v1.PodSpec;
 }
 
 /** Files the Jobs run: SQL scripts and the dump uploader. */
@@ -90,7 +90,7 @@ export function bootstrapConfigMap(config: StackConfig, namespace: Input<string>
         : {}),
       ...(backup.dump.enabled ? { "dump.py": dumpScript() } : {}),
     },
-  };
+  } satisfies k8s.core.v1.ConfigMapArgs;
 }
 
 const sqlVolume = { name: "sql", configMap: { name: NAMES.postgresBootstrap } };
@@ -127,7 +127,7 @@ export function patroniConfigMap(config: StackConfig, namespace: Input<string>) 
       [PATRONI_FILES.dcs]: `${JSON.stringify(dcsConfiguration(config))}\n`,
       [PATRONI_FILES.apply]: applyDcsScript(),
     },
-  };
+  } satisfies k8s.core.v1.ConfigMapArgs;
 }
 
 /**
@@ -169,7 +169,7 @@ export function patroniConfigJob(config: StackConfig, namespace: Input<string>) 
         ),
       },
     },
-  };
+  } satisfies k8s.batch.v1.JobArgs;
 }
 
 /** Idempotent Job: create the app role and database (and the outbox), once the primary answers. */
@@ -207,7 +207,7 @@ export function bootstrapJob(config: StackConfig, namespace: Input<string>) {
         ),
       },
     },
-  };
+  } satisfies k8s.batch.v1.JobArgs;
 }
 
 type JobPodSpec = ReturnType<typeof jobPodSpec> & { serviceAccountName?: string };
@@ -236,7 +236,7 @@ function cronJob(
         },
       },
     },
-  };
+  } satisfies k8s.batch.v1.CronJobArgs;
 }
 
 /** Reads from a replica when there is one, so the dump does not load the primary. */

@@ -1,3 +1,4 @@
+import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import type { StackConfig } from "../../config";
 import { memoryBytes, toMebibytes } from "../../config/quantity";
@@ -54,7 +55,10 @@ export function spiloSecurityContext() {
  * to the Spilo container (kubernetes/aws-identity.ts says why).
  */
 export function serviceAccount(config: StackConfig, name: string, namespace: Input<string>, automountToken: boolean) {
-  return { metadata: meta(config, name, namespace), automountServiceAccountToken: automountToken };
+  return {
+    metadata: meta(config, name, namespace),
+    automountServiceAccountToken: automountToken,
+  } satisfies k8s.core.v1.ServiceAccountArgs;
 }
 
 export function postgresServiceAccount(config: StackConfig, namespace: Input<string>) {
@@ -67,7 +71,7 @@ export function walgAwsConfigMap(config: StackConfig, namespace: Input<string>, 
   return {
     metadata: meta(config, NAMES.postgresWalg, namespace),
     data: { "walg.json": walgJson(), config: awsConfig },
-  };
+  } satisfies k8s.core.v1.ConfigMapArgs;
 }
 
 /** The AWS shared config of WAL-G for a role (walgAwsConfig with this cluster's session name). */
@@ -93,7 +97,7 @@ export function postgresRole(config: StackConfig, namespace: Input<string>) {
       { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "patch", "update", "watch"] },
       { apiGroups: [""], resources: ["services"], verbs: ["create"] },
     ],
-  };
+  } satisfies k8s.rbac.v1.RoleArgs;
 }
 
 export function postgresRoleBinding(config: StackConfig, namespace: Input<string>) {
@@ -101,7 +105,7 @@ export function postgresRoleBinding(config: StackConfig, namespace: Input<string
     metadata: meta(config, NAMES.postgresServiceAccount, namespace),
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: NAMES.postgresServiceAccount },
     subjects: [{ kind: "ServiceAccount", name: NAMES.postgresServiceAccount, namespace }],
-  };
+  } satisfies k8s.rbac.v1.RoleBindingArgs;
 }
 
 const pgPort = { name: "postgresql", port: PORTS.postgres, targetPort: "postgresql", protocol: "TCP" };
@@ -135,7 +139,7 @@ export function postgresServices(config: StackConfig, namespace: Input<string>) 
         ports: [pgPort, patroniPort, exporterPort],
       },
     },
-  };
+  } satisfies Record<string, k8s.core.v1.ServiceArgs>;
 }
 
 /** Where the exporter finds its custom (outbox) queries. */
@@ -165,7 +169,7 @@ export function postgresExporterContainer(config: StackConfig) {
     resources: { requests: { cpu: "20m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
     securityContext: { ...restrictedContainerSecurityContext(), runAsUser: 65534, runAsGroup: 65534 },
     volumeMounts: outbox ? [{ name: "exporter-queries", mountPath: EXPORTER_QUERIES, readOnly: true }] : [],
-  };
+  } satisfies k8s.types.input.core.v1.Container;
 }
 
 /** The Spilo container: Patroni and PostgreSQL, probed through Patroni's REST API. */
@@ -205,7 +209,7 @@ export function spiloContainer<S extends Input<string>>(config: StackConfig, tar
       { name: "dshm", mountPath: "/dev/shm" },
       ...(target?.roleArn ? walgIdentityMounts() : []),
     ],
-  };
+  } satisfies k8s.types.input.core.v1.Container;
 }
 
 const WALG_VOLUME = "walg-aws";
@@ -302,7 +306,7 @@ export function postgresStatefulSet<S extends Input<string>>(
       },
       volumeClaimTemplates: [volumeClaimTemplate("pgdata", pods, p.storageSize, p.storageClass)],
     },
-  };
+  } satisfies k8s.apps.v1.StatefulSetArgs;
 }
 
 /** At most one member down by choice; with one instance the drain must wait for nobody. */
@@ -310,7 +314,7 @@ export function postgresPdb(config: StackConfig, namespace: Input<string>) {
   return {
     metadata: meta(config, NAMES.postgres, namespace),
     spec: { maxUnavailable: 1, selector: { matchLabels: postgresPodLabels(config) } },
-  };
+  } satisfies k8s.policy.v1.PodDisruptionBudgetArgs;
 }
 
 /** Static AWS keys for WAL-G and the dump job (credentials "static" only). */
@@ -327,5 +331,5 @@ export function awsKeysSecret<S extends Input<string>>(
       [AWS_KEYS_SECRET.keys.accessKeyId]: accessKeyId,
       [AWS_KEYS_SECRET.keys.secretAccessKey]: secretAccessKey,
     },
-  };
+  } satisfies k8s.core.v1.SecretArgs;
 }
