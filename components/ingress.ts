@@ -55,7 +55,7 @@ export function nginxAnnotations(config: StackConfig): Record<string, string> {
   return {
     [`${prefix}/ssl-redirect`]: "true",
     [`${prefix}/force-ssl-redirect`]: "true",
-    // Per client IP, against credential brute force and webhook floods (REQUIREMENTS R2).
+    // Per client IP, against credential brute force and webhook floods.
     [`${prefix}/limit-rps`]: String(i.rateLimitRps),
     [`${prefix}/limit-burst-multiplier`]: "5",
     [`${prefix}/proxy-body-size`]: `${i.bodySizeMb}m`,

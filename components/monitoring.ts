@@ -1,6 +1,7 @@
 /**
  * Observability as code: what Prometheus scrapes (ServiceMonitors), what it alerts on
- * (PrometheusRule, REQUIREMENTS R4 and R6, in the metric names n8n 2.40, Patroni,
+ * (PrometheusRule: failed executions, queue backlog, memory, API latency, PostgreSQL, Redis and
+ * the outbox, in the metric names n8n 2.40, Patroni,
  * postgres_exporter and redis_exporter really expose) and a Grafana dashboard. All as data first.
  */
 import * as k8s from "@pulumi/kubernetes";
@@ -291,7 +292,7 @@ interface PanelSpec {
   targets: { expr: string; legend: string }[];
 }
 
-/** The dashboard's panels (REQUIREMENTS R4): queue, executions, latency, scaling, database, Redis. */
+/** The dashboard's panels: queue, executions, latency, scaling, database, Redis. */
 export function dashboardPanels(config: StackConfig): PanelSpec[] {
   const ns = `namespace="${config.namespace}"`;
   return [

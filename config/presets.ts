@@ -1,7 +1,7 @@
 /**
  * Size presets. A stack picks one with `size`; any key set explicitly in the stack file wins over it.
- * Numbers follow ../shared/REQUIREMENTS.md R1: "a starting worker is about 0.5 CPU / 512 Mi; main
- * about 0.5–2 CPU / 0.5–2 Gi"; scale by adding workers, not by making them bigger. Memory is set
+ * CPU follows the production guides' starting points (a worker about 0.5 CPU, main 0.5–2 CPU);
+ * scale by adding workers, not by making them bigger. Memory is set
  * from what n8n 2.40.7 measured resident in `npm run bench:cluster` (README, Sizing): every n8n
  * process holds about 450–700 MiB idle, so requests sit above idle / 0.8 (the HPA's memory target
  * would otherwise see an idle pod as overloaded and scale to the maximum), and limits above the

@@ -1,5 +1,5 @@
 /**
- * Cross-field rules (ARCHITECTURE §8), checked on the resolved config so that preset values count.
+ * Cross-field rules, checked on the resolved config so that preset values count.
  * Each rule yields a problem that names the key path, its value and what is allowed. Pure.
  */
 

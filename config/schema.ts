@@ -265,7 +265,9 @@ export const stackConfigSchema = strict({
       .optional()
       .describe("bootstrap a new cluster as a point-in-time clone of a WAL archive"),
     outbox: section({
-      enabled: bool.default(false).describe("create the integration outbox tables (REQUIREMENTS R6)"),
+      enabled: bool
+        .default(false)
+        .describe("create the integration outbox tables and the reaper CronJob (README: PostgreSQL, Outbox)"),
       reaperSchedule: cron.default("*/5 * * * *").describe("schedule of the reaper and pruning CronJob"),
       stuckMinutes: int(1, 1440).default(15).describe("processing rows older than this go back to pending"),
       doneRetentionDays: int(1, 365).default(14).describe("days done rows are kept"),

@@ -1,5 +1,5 @@
 /**
- * Turns recorded resources into the render contract's outputs (ARCHITECTURE §9): Kubernetes
+ * Turns recorded resources into the render contract's outputs (README: Quick start): Kubernetes
  * manifests as the provider would receive them, the resource list, and the summary. Pure.
  */
 import { stringify } from "yaml";

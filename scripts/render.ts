@@ -1,5 +1,5 @@
 /**
- * Offline render (ARCHITECTURE §9): `npm run render -- <stack>` runs index.ts under the Pulumi mock
+ * Offline render (the render contract, README: Quick start): `npm run render -- <stack>` runs index.ts under the Pulumi mock
  * runtime with the config of Pulumi.<stack>.yaml and writes out/<stack>/manifests.yaml and
  * out/<stack>/resources.json, then prints a summary. No Pulumi CLI, cluster or cloud account needed.
  */

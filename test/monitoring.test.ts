@@ -114,7 +114,7 @@ describe("alerts", () => {
     }
   });
 
-  it("covers REQUIREMENTS R4 with its thresholds, taken from config", () => {
+  it("covers the production alert thresholds (failed executions, backlog, memory, latency), taken from config", () => {
     const c = cfg({
       monitoring: { thresholds: { failedExecutionsPerMinute: 7, queueWaiting: 250, apiP95Seconds: 0.3 } },
     });

@@ -63,7 +63,7 @@ describe("SPILO_CONFIGURATION (pure)", () => {
     expect(p.log_statement).toBe("ddl");
   });
 
-  it("scales memory settings from the limit as REQUIREMENTS R5 does for 16 GiB and 200 connections", () => {
+  it("scales memory settings from the limit as the large-instance tuning does for 16 GiB and 200 connections", () => {
     const c = cfg({
       postgres: { maxConnections: 200, resources: { requests: { memory: "8Gi" }, limits: { memory: "16Gi" } } },
     });

@@ -1,4 +1,7 @@
-/** The app.kubernetes.io labels every object carries (ARCHITECTURE §1), from one helper. */
+/**
+ * The app.kubernetes.io recommended labels every object carries (name, instance, component,
+ * part-of, version, managed-by), from one helper.
+ */
 import type { StackConfig } from "../../config";
 import { PROJECT } from "./names";
 

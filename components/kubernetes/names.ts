@@ -5,7 +5,7 @@
 
 export const PROJECT = "n8n-cluster";
 
-/** Ports (ARCHITECTURE §3-§5). */
+/** Ports of n8n, its task runners, PostgreSQL and Patroni, Redis and the exporters. */
 export const PORTS = {
   /** n8n HTTP: editor, API, webhooks, /healthz, /metrics; also the worker health server. */
   n8n: 5678,

@@ -1,6 +1,6 @@
 /**
  * The one env builder shared by every n8n container (main, worker, webhook) and the task-runner
- * sidecar. Names are n8n 2.x's own (../shared/n8n/env-names-2.40.7.txt); secrets only ever arrive
+ * sidecar. Names are n8n 2.x's own (test/fixtures/env-names-2.40.7.txt, read off n8n 2.40.7; a test checks each); secrets only ever arrive
  * through secretKeyRef.
  */
 import type { StackConfig } from "../../config";

@@ -46,7 +46,7 @@ const tcp = (...ports: number[]): FlowPort[] => ports.map((port) => ({ port, pro
 const pods = (...components: ComponentName[]): Endpoint => ({ kind: "pods", components });
 const N8N: ComponentName[] = ["main", "worker", "webhook"];
 
-/** The allowed connections of a stack (ARCHITECTURE §6). */
+/** The allowed connections of a stack (the README's "Network policies" table lists them). */
 export function networkFlows(config: StackConfig): Flow[] {
   const net = config.network;
   const primary: Endpoint = { kind: "pods", components: ["postgres"], extraLabels: { [ROLE_LABEL]: LEADER_ROLE } };

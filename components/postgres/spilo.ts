@@ -32,7 +32,7 @@ const mb = (n: number) => `${Math.floor(n)}MB`;
 
 /**
  * Memory and WAL settings scaled from the container's memory limit and volume size, after the
- * large-instance numbers of REQUIREMENTS R5 (16 GiB: shared_buffers 4 GB, effective_cache_size 12 GB,
+ * usual large-instance tuning (for 16 GiB: shared_buffers 4 GB, effective_cache_size 12 GB,
  * maintenance_work_mem 1 GB, work_mem 20 MB at 200 connections, wal_keep_size 1 GB). Local to each
  * member: they follow its memory limit, and a change of the limit restarts the pod anyway.
  */
@@ -80,7 +80,7 @@ export function dcsParameters(config: StackConfig) {
   };
 }
 
-/** Audit and operations logging (REQUIREMENTS R2, R5): who, from where, which database, and DDL. */
+/** Audit and operations logging: who, from where, which database, DDL, slow statements, lock waits. */
 export const LOGGING_PARAMETERS = {
   log_line_prefix: "%m [%p] %q%u@%d from %h (%a) ",
   log_statement: "ddl",

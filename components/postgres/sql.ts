@@ -1,6 +1,6 @@
 /**
  * SQL the cluster runs, as text builders: the least-privilege app user and database, the optional
- * integration outbox (REQUIREMENTS R6) and its reaper. Pure; the Jobs mount these as files.
+ * integration outbox (claimed with FOR UPDATE SKIP LOCKED; README, PostgreSQL: Outbox) and its reaper. Pure; the Jobs mount these as files.
  */
 import type { StackConfig } from "../../config";
 
