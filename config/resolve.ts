@@ -29,6 +29,20 @@ function mergeResources(preset: Resources, given: ParsedResources): Resources {
  */
 export const RESERVED_CONNECTIONS = 15;
 
+/**
+ * How the backup writers authenticate to AWS, as a discriminated union: with "irsa" the OIDC
+ * provider and issuer are there by type. Built from the flat stack-file keys (postgres.archive.
+ * credentials, oidcProviderArn, oidcIssuer); the rules refuse "irsa" without them before any
+ * component sees the config, so the empty strings below never reach one.
+ */
+export type ArchiveIdentity = { kind: "irsa"; oidcProviderArn: string; oidcIssuer: string } | { kind: "static" };
+
+function archiveIdentity(a: ParsedConfig["postgres"]["archive"]): ArchiveIdentity {
+  return a.credentials === "irsa"
+    ? { kind: "irsa", oidcProviderArn: a.oidcProviderArn ?? "", oidcIssuer: a.oidcIssuer ?? "" }
+    : { kind: "static" };
+}
+
 export interface HpaSettings {
   minReplicas: number;
   maxReplicas: number;
@@ -95,6 +109,7 @@ export function resolveConfig(stack: string, parsed: ParsedConfig) {
     instances: parsed.postgres.instances ?? preset.postgres.instances,
     storageSize: parsed.postgres.storageSize ?? preset.postgres.storageSize,
     maxConnections: parsed.postgres.maxConnections ?? derivedMaxConnections,
+    archive: { ...parsed.postgres.archive, identity: archiveIdentity(parsed.postgres.archive) },
     resources: mergeResources(preset.postgres.resources, parsed.postgres.resources),
   };
 

@@ -5,6 +5,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, it } from "vitest";
+import { imageVersion } from "../components/kubernetes/labels";
 import type { StackRun } from "../render/run";
 import { podsOf, rawStackConfig, runProgram } from "./harness";
 
@@ -64,5 +65,16 @@ describe("change impact: which pod templates a config change rolls", () => {
 
   it("a Redis setting rolls Redis and nothing else", async () => {
     expect(await restartedBy("redis.storageSize", "20Gi")).toEqual(["StatefulSet/n8n-redis"]);
+  });
+});
+
+describe("the version a part is labelled with", () => {
+  it("is its image's tag, or the start of its digest, and fits a label value", () => {
+    expect(imageVersion("ghcr.io/zalando/spilo-17:4.0-p3")).toBe("4.0-p3");
+    expect(imageVersion("registry.local:5000/redis:7.4.6")).toBe("7.4.6");
+    expect(imageVersion("registry.local:5000/redis")).toBe("latest");
+    expect(imageVersion(`docker.io/library/redis@sha256:${"a".repeat(64)}`)).toBe("a".repeat(12));
+    expect(imageVersion(`redis:7.4.6@sha256:${"b".repeat(64)}`)).toBe("7.4.6");
+    expect(imageVersion(`redis:${"x".repeat(80)}`)).toHaveLength(63);
   });
 });

@@ -39,10 +39,9 @@ export interface LabelContext {
  * ghcr.io/zalando/spilo-17:4.0-p3), else the first 12 hex digits of its digest, else "latest".
  */
 export function imageVersion(image: string): string {
-  const [ref, digest] = image.split("@");
-  const lastSlash = (ref as string).lastIndexOf("/");
-  const colon = (ref as string).indexOf(":", lastSlash + 1);
-  if (colon >= 0) return (ref as string).slice(colon + 1).slice(0, 63);
+  const [ref = "", digest] = image.split("@");
+  const colon = ref.indexOf(":", ref.lastIndexOf("/") + 1);
+  if (colon >= 0) return ref.slice(colon + 1).slice(0, 63);
   if (digest) return digest.replace(/^[a-z0-9]+:/, "").slice(0, 12);
   return "latest";
 }

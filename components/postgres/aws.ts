@@ -241,10 +241,11 @@ export class PostgresBackupStorage extends pulumi.ComponentResource {
     const walPolicy = wal.arn.apply((arn) => JSON.stringify(walgPolicy(arn, walPrefix(), a.kmsKeyArn)));
     const dumpPolicy = dumps?.arn.apply((arn) => JSON.stringify(dumpWriterPolicy(arn, DUMP_PREFIX, a.kmsKeyArn)));
 
-    if (a.credentials === "irsa") {
+    const identity = a.identity;
+    if (identity.kind === "irsa") {
       const role = (id: string, serviceAccount: string, policy: pulumi.Output<string>) => {
         const trust = JSON.stringify(
-          irsaTrustPolicy(a.oidcProviderArn as string, a.oidcIssuer as string, config.namespace, serviceAccount),
+          irsaTrustPolicy(identity.oidcProviderArn, identity.oidcIssuer, config.namespace, serviceAccount),
         );
         const r = new aws.iam.Role(`${name}-${id}`, { assumeRolePolicy: trust, tags }, { parent: this });
         new aws.iam.RolePolicy(`${name}-${id}-policy`, { role: r.id, policy }, { parent: this });
