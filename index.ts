@@ -6,6 +6,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { N8nCluster } from "./components/cluster";
+import { partVersion } from "./components/kubernetes/labels";
 import { namespaceObject } from "./components/kubernetes/namespace";
 import { awsProviderArgs, providerArgs } from "./components/kubernetes/provider";
 import { ConfigError } from "./config";
@@ -25,8 +26,12 @@ const { config, secrets } = load();
 
 const provider = new k8s.Provider("k8s", providerArgs(config.kubernetes));
 // The AWS counterpart: buckets and IAM land in the region the archive config names.
-const awsProvider = new aws.Provider("aws", awsProviderArgs(config));
-const namespace = new k8s.core.v1.Namespace("namespace", namespaceObject(config), { provider });
+const awsProvider = new aws.Provider("aws", awsProviderArgs(config.postgres.archive.region));
+const namespace = new k8s.core.v1.Namespace(
+  "namespace",
+  namespaceObject(config.namespace, { instance: config.stack, version: partVersion(config, "n8n") }),
+  { provider },
+);
 
 const cluster = new N8nCluster(
   "n8n",

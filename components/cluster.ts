@@ -6,14 +6,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
-import { N8nIngress } from "./ingress";
-import { labelContext } from "./kubernetes/labels";
-import { N8nMonitoring } from "./monitoring";
-import { N8nMain, N8nWebhooks, N8nWorkers } from "./n8n";
+import { ingressProps, N8nIngress } from "./ingress";
+import { partContext } from "./kubernetes/context";
+import { monitoringProps, N8nMonitoring } from "./monitoring";
+import { N8nMain, N8nWebhooks, N8nWorkers, n8nProps } from "./n8n";
 import { n8nServiceAccount } from "./n8n/workload";
-import { N8nNetworkPolicies } from "./network";
-import { N8nPostgres } from "./postgres";
-import { N8nRedis } from "./redis";
+import { N8nNetworkPolicies, networkProps } from "./network";
+import { N8nPostgres, postgresProps } from "./postgres";
+import { N8nRedis, redisProps } from "./redis";
 import { N8nSecrets } from "./secrets";
 
 export interface N8nClusterArgs {
@@ -34,46 +34,43 @@ export class N8nCluster extends pulumi.ComponentResource {
   constructor(name: string, args: N8nClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:index:N8nCluster", name, {}, opts);
     const { config } = args;
-    const ctx = labelContext(config);
 
     // Default deny first, then the allowed flows: no pod starts with an open network.
-    const network = new N8nNetworkPolicies(`${name}-network`, { config, namespace: args.namespace }, { parent: this });
+    const network = new N8nNetworkPolicies(`${name}-network`, networkProps(config, args.namespace), {
+      parent: this,
+    });
 
     const secrets = new N8nSecrets(
       `${name}-secrets`,
       {
         namespace: args.namespace,
-        labels: ctx,
+        labels: partContext(config, "n8n", args.namespace),
         encryptionKey: args.encryptionKey,
         protectEncryptionKey: config.production,
       },
       { parent: this, dependsOn: [network] },
     );
 
-    const postgres = new N8nPostgres(
-      `${name}-postgres`,
-      { config, namespace: args.namespace },
-      { parent: this, dependsOn: [secrets] },
-    );
+    const postgres = new N8nPostgres(`${name}-postgres`, postgresProps(config, args.namespace), {
+      parent: this,
+      dependsOn: [secrets],
+    });
 
-    const redis = new N8nRedis(
-      `${name}-redis`,
-      { config, namespace: args.namespace },
-      { parent: this, dependsOn: [secrets] },
-    );
+    const redis = new N8nRedis(`${name}-redis`, redisProps(config, args.namespace), {
+      parent: this,
+      dependsOn: [secrets],
+    });
 
     // n8n pods read the Secrets through env references and need their database and queue: all come first.
     const n8nOpts = { parent: this, dependsOn: [secrets, postgres.bootstrap, redis] };
-    new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, n8nServiceAccount(config, args.namespace), {
-      parent: this,
-    });
-    const processArgs = { config, namespace: args.namespace };
-    new N8nMain(`${name}-main`, processArgs, n8nOpts);
-    new N8nWorkers(`${name}-workers`, processArgs, n8nOpts);
-    if (config.webhooks.enabled) new N8nWebhooks(`${name}-webhooks`, processArgs, n8nOpts);
-    new N8nMonitoring(`${name}-monitoring`, { config, namespace: args.namespace }, { parent: this });
+    const n8n = n8nProps(config, args.namespace);
+    new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, n8nServiceAccount(n8n), { parent: this });
+    new N8nMain(`${name}-main`, n8n, n8nOpts);
+    new N8nWorkers(`${name}-workers`, n8n, n8nOpts);
+    if (config.webhooks.enabled) new N8nWebhooks(`${name}-webhooks`, n8n, n8nOpts);
+    new N8nMonitoring(`${name}-monitoring`, monitoringProps(config, args.namespace), { parent: this });
     if (config.ingress.enabled) {
-      new N8nIngress(`${name}-ingress`, { config, namespace: args.namespace }, { parent: this });
+      new N8nIngress(`${name}-ingress`, ingressProps(config, args.namespace), { parent: this });
     }
 
     this.url = pulumi.output(`https://${config.domain}/`);

@@ -7,7 +7,8 @@ import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
-import { labelContext, labels } from "./kubernetes/labels";
+import { type PartContext, partContext } from "./kubernetes/context";
+import { labels } from "./kubernetes/labels";
 import { NAMES, PORTS } from "./kubernetes/names";
 
 /** The TLS Secret cert-manager writes the certificate into. */
@@ -48,9 +49,28 @@ export function productionPaths(): IngressPath[] {
   ];
 }
 
+/** What the Ingress part takes: the stack's context, the host, and whether webhook processors run. */
+export interface IngressProps {
+  /** Namespace, instance, and n8n's version as the version label. */
+  readonly ctx: PartContext;
+  /** The public host (TLS and rules). */
+  readonly domain: string;
+  readonly ingress: StackConfig["ingress"];
+  /** Production endpoints go to the webhook processors when they run, else to main. */
+  readonly webhooksEnabled: boolean;
+}
+
+export function ingressProps(config: StackConfig, namespace: Input<string>): IngressProps {
+  return {
+    ctx: partContext(config, "n8n", namespace),
+    domain: config.domain,
+    ingress: config.ingress,
+    webhooksEnabled: config.webhooks.enabled,
+  };
+}
+
 /** ingress-nginx annotations shared by both Ingresses: TLS only, rate and size limits, timeouts. */
-export function nginxAnnotations(config: StackConfig): Record<string, string> {
-  const i = config.ingress;
+export function nginxAnnotations(i: StackConfig["ingress"]): Record<string, string> {
   const prefix = "nginx.ingress.kubernetes.io";
   return {
     [`${prefix}/ssl-redirect`]: "true",
@@ -67,20 +87,19 @@ export function nginxAnnotations(config: StackConfig): Record<string, string> {
 }
 
 function ingressObject(
-  config: StackConfig,
-  namespace: Input<string>,
+  props: IngressProps,
   name: string,
   paths: (IngressPath & { service: string })[],
   annotations: Record<string, string>,
 ) {
   return {
-    metadata: { name, namespace, labels: labels(labelContext(config), "ingress"), annotations },
+    metadata: { name, namespace: props.ctx.namespace, labels: labels(props.ctx, "ingress"), annotations },
     spec: {
-      ingressClassName: config.ingress.className,
-      tls: [{ hosts: [config.domain], secretName: TLS_SECRET }],
+      ingressClassName: props.ingress.className,
+      tls: [{ hosts: [props.domain], secretName: TLS_SECRET }],
       rules: [
         {
-          host: config.domain,
+          host: props.domain,
           http: {
             paths: paths.map((p) => ({
               path: p.path,
@@ -99,27 +118,20 @@ function ingressObject(
  * certificate) and the production endpoints: webhooks, forms, waiting executions and MCP (open to the
  * world, which calls them; shares the TLS Secret).
  */
-export function ingressObjects(config: StackConfig, namespace: Input<string>) {
-  const i = config.ingress;
-  const base = nginxAnnotations(config);
-  const webhookService = config.webhooks.enabled ? NAMES.webhook : NAMES.main;
+export function ingressObjects(props: IngressProps) {
+  const i = props.ingress;
+  const base = nginxAnnotations(i);
+  const webhookService = props.webhooksEnabled ? NAMES.webhook : NAMES.main;
   // Everything else, the test endpoints (/webhook-test/, /form-test/, /mcp-test/) included, goes to main.
-  const editor = ingressObject(
-    config,
-    namespace,
-    NAMES.main,
-    [{ path: "/", pathType: "Prefix", service: NAMES.main }],
-    {
-      ...base,
-      "cert-manager.io/cluster-issuer": i.clusterIssuer,
-      ...(i.allowlistCidrs.length > 0
-        ? { "nginx.ingress.kubernetes.io/whitelist-source-range": i.allowlistCidrs.join(",") }
-        : {}),
-    },
-  );
+  const editor = ingressObject(props, NAMES.main, [{ path: "/", pathType: "Prefix", service: NAMES.main }], {
+    ...base,
+    "cert-manager.io/cluster-issuer": i.clusterIssuer,
+    ...(i.allowlistCidrs.length > 0
+      ? { "nginx.ingress.kubernetes.io/whitelist-source-range": i.allowlistCidrs.join(",") }
+      : {}),
+  });
   const webhooks = ingressObject(
-    config,
-    namespace,
+    props,
     "n8n-webhooks",
     productionPaths().map((p) => ({ ...p, service: webhookService })),
     base,
@@ -128,12 +140,12 @@ export function ingressObjects(config: StackConfig, namespace: Input<string>) {
 }
 
 /** ACME ClusterIssuer with the HTTP-01 solver on this ingress class. */
-export function clusterIssuerObject(config: StackConfig) {
-  const i = config.ingress;
+export function clusterIssuerObject(props: IngressProps) {
+  const i = props.ingress;
   return {
     apiVersion: "cert-manager.io/v1",
     kind: "ClusterIssuer",
-    metadata: { name: i.clusterIssuer, labels: labels(labelContext(config), "ingress") },
+    metadata: { name: i.clusterIssuer, labels: labels(props.ctx, "ingress") },
     spec: {
       acme: {
         server: i.acmeServer,
@@ -145,19 +157,13 @@ export function clusterIssuerObject(config: StackConfig) {
   };
 }
 
-export interface N8nIngressArgs {
-  config: StackConfig;
-  namespace: pulumi.Input<string>;
-}
-
 export class N8nIngress extends pulumi.ComponentResource {
-  constructor(name: string, args: N8nIngressArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: IngressProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:ingress:N8nIngress", name, {}, opts);
-    const { config, namespace } = args;
-    const issuer = config.ingress.createClusterIssuer
-      ? new k8s.apiextensions.CustomResource(`${name}-clusterissuer`, clusterIssuerObject(config), { parent: this })
+    const issuer = args.ingress.createClusterIssuer
+      ? new k8s.apiextensions.CustomResource(`${name}-clusterissuer`, clusterIssuerObject(args), { parent: this })
       : undefined;
-    const { editor, webhooks } = ingressObjects(config, namespace);
+    const { editor, webhooks } = ingressObjects(args);
     const after = { parent: this, dependsOn: issuer ? [issuer] : [] };
     new k8s.networking.v1.Ingress(`${name}-editor`, editor, after);
     new k8s.networking.v1.Ingress(`${name}-webhooks`, webhooks, after);

@@ -8,7 +8,8 @@ import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
-import { labelContext, labels } from "./kubernetes/labels";
+import { type PartContext, partContext } from "./kubernetes/context";
+import { labels } from "./kubernetes/labels";
 import { NAMES, SERVICE_LABEL } from "./kubernetes/names";
 
 /** One scrape: a Service (by its name label) and one of its named ports. */
@@ -19,32 +20,54 @@ export interface ScrapeTarget {
   path: string;
 }
 
-export function scrapeTargets(config: StackConfig): ScrapeTarget[] {
+/** What monitoring takes: the stack's context and the settings the rules and panels depend on. */
+export interface MonitoringProps {
+  /** Namespace, instance (the dashboard's title and uid), and n8n's version as the version label. */
+  readonly ctx: PartContext;
+  /** The namespace's name as PromQL selects it (known before deployment). */
+  readonly namespaceName: string;
+  readonly monitoring: StackConfig["monitoring"];
+  readonly webhooksEnabled: boolean;
+  /** archive_timeout, quoted by the stale-archive alert. */
+  readonly archiveTimeoutSeconds: number;
+  readonly outboxEnabled: boolean;
+}
+
+export function monitoringProps(config: StackConfig, namespace: Input<string>): MonitoringProps {
+  return {
+    ctx: partContext(config, "n8n", namespace),
+    namespaceName: config.namespace,
+    monitoring: config.monitoring,
+    webhooksEnabled: config.webhooks.enabled,
+    archiveTimeoutSeconds: config.postgres.archive.timeoutSeconds,
+    outboxEnabled: config.postgres.outbox.enabled,
+  };
+}
+
+export function scrapeTargets(props: MonitoringProps): ScrapeTarget[] {
   return [
     { name: "n8n-main", service: NAMES.main, port: "http", path: "/metrics" },
     // The worker's health server (QUEUE_HEALTH_CHECK_ACTIVE) serves /metrics on the same port.
     { name: "n8n-worker", service: NAMES.worker, port: "http", path: "/metrics" },
-    ...(config.webhooks.enabled
-      ? [{ name: "n8n-webhook", service: NAMES.webhook, port: "http", path: "/metrics" }]
-      : []),
+    ...(props.webhooksEnabled ? [{ name: "n8n-webhook", service: NAMES.webhook, port: "http", path: "/metrics" }] : []),
     { name: "patroni", service: NAMES.postgresHeadless, port: "patroni", path: "/metrics" },
     { name: "postgres-exporter", service: NAMES.postgresHeadless, port: "exporter", path: "/metrics" },
     { name: "redis-exporter", service: NAMES.redis, port: "metrics", path: "/metrics" },
   ];
 }
 
-function monitoringLabels(config: StackConfig) {
-  return { ...labels(labelContext(config), "monitoring"), ...config.monitoring.prometheusLabels };
+function monitoringLabels(props: MonitoringProps) {
+  return { ...labels(props.ctx, "monitoring"), ...props.monitoring.prometheusLabels };
 }
 
-export function serviceMonitor(config: StackConfig, namespace: Input<string>, target: ScrapeTarget) {
+export function serviceMonitor(props: MonitoringProps, target: ScrapeTarget) {
   return {
     apiVersion: "monitoring.coreos.com/v1",
     kind: "ServiceMonitor",
-    metadata: { name: target.name, namespace, labels: monitoringLabels(config) },
+    metadata: { name: target.name, namespace: props.ctx.namespace, labels: monitoringLabels(props) },
     spec: {
       selector: { matchLabels: { [SERVICE_LABEL]: target.service } },
-      namespaceSelector: { matchNames: [config.namespace] },
+      namespaceSelector: { matchNames: [props.namespaceName] },
       endpoints: [{ port: target.port, path: target.path, interval: "30s", scrapeTimeout: "10s" }],
     },
   };
@@ -95,9 +118,9 @@ export const EXTERNAL_METRICS: Record<string, string> = {
 };
 
 /** The alert rules, in groups. Thresholds come from monitoring.thresholds. */
-export function alertGroups(config: StackConfig): { name: string; rules: AlertSpec[] }[] {
-  const t = config.monitoring.thresholds;
-  const ns = `namespace="${config.namespace}"`;
+export function alertGroups(props: MonitoringProps): { name: string; rules: AlertSpec[] }[] {
+  const t = props.monitoring.thresholds;
+  const ns = `namespace="${props.namespaceName}"`;
   const n8n: AlertSpec[] = [
     {
       alert: "N8nMainDown",
@@ -199,7 +222,7 @@ export function alertGroups(config: StackConfig): { name: string; rules: AlertSp
       for: "5m",
       severity: "critical",
       summary: "No WAL segment archived recently",
-      description: `The leader has archived nothing for {{ $value | humanizeDuration }} although archive_timeout is ${config.postgres.archive.timeoutSeconds} s.`,
+      description: `The leader has archived nothing for {{ $value | humanizeDuration }} although archive_timeout is ${props.archiveTimeoutSeconds} s.`,
     },
   ];
   const redis: AlertSpec[] = [
@@ -252,7 +275,7 @@ export function alertGroups(config: StackConfig): { name: string; rules: AlertSp
     { name: "n8n-kubernetes", rules: kubernetes },
     { name: "n8n-postgres", rules: postgres },
     { name: "n8n-redis", rules: redis },
-    ...(config.postgres.outbox.enabled ? [{ name: "n8n-outbox", rules: outbox }] : []),
+    ...(props.outboxEnabled ? [{ name: "n8n-outbox", rules: outbox }] : []),
   ];
 }
 
@@ -261,14 +284,14 @@ export function runbookAnchor(alert: string): string {
   return alert.toLowerCase();
 }
 
-export function prometheusRule(config: StackConfig, namespace: Input<string>) {
-  const base = config.monitoring.runbookBaseUrl;
+export function prometheusRule(props: MonitoringProps) {
+  const base = props.monitoring.runbookBaseUrl;
   return {
     apiVersion: "monitoring.coreos.com/v1",
     kind: "PrometheusRule",
-    metadata: { name: "n8n", namespace, labels: monitoringLabels(config) },
+    metadata: { name: "n8n", namespace: props.ctx.namespace, labels: monitoringLabels(props) },
     spec: {
-      groups: alertGroups(config).map((g) => ({
+      groups: alertGroups(props).map((g) => ({
         name: g.name,
         rules: g.rules.map((r) => ({
           alert: r.alert,
@@ -293,8 +316,8 @@ interface PanelSpec {
 }
 
 /** The dashboard's panels: queue, executions, latency, scaling, database, Redis. */
-export function dashboardPanels(config: StackConfig): PanelSpec[] {
-  const ns = `namespace="${config.namespace}"`;
+export function dashboardPanels(props: MonitoringProps): PanelSpec[] {
+  const ns = `namespace="${props.namespaceName}"`;
   return [
     {
       title: "Queue: waiting and active jobs",
@@ -390,10 +413,10 @@ export function dashboardPanels(config: StackConfig): PanelSpec[] {
 }
 
 /** Grafana dashboard JSON (schema 39) with a Prometheus datasource variable. */
-export function dashboardJson(config: StackConfig) {
+export function dashboardJson(props: MonitoringProps) {
   return {
-    title: `n8n (${config.stack})`,
-    uid: `n8n-${config.stack}`.slice(0, 40),
+    title: `n8n (${props.ctx.instance})`,
+    uid: `n8n-${props.ctx.instance}`.slice(0, 40),
     schemaVersion: 39,
     editable: false,
     time: { from: "now-6h", to: "now" },
@@ -402,7 +425,7 @@ export function dashboardJson(config: StackConfig) {
     templating: {
       list: [{ name: "datasource", type: "datasource", query: "prometheus", label: "Prometheus" }],
     },
-    panels: dashboardPanels(config).map((p, i) => ({
+    panels: dashboardPanels(props).map((p, i) => ({
       id: i + 1,
       type: "timeseries",
       title: p.title,
@@ -415,41 +438,31 @@ export function dashboardJson(config: StackConfig) {
   };
 }
 
-export function dashboardConfigMap(config: StackConfig) {
+export function dashboardConfigMap(props: MonitoringProps) {
   return {
     metadata: {
-      name: `n8n-${config.stack}-dashboard`,
-      namespace: config.monitoring.dashboardNamespace,
-      labels: { ...labels(labelContext(config), "monitoring"), ...config.monitoring.dashboardLabels },
+      name: `n8n-${props.ctx.instance}-dashboard`,
+      namespace: props.monitoring.dashboardNamespace,
+      labels: { ...labels(props.ctx, "monitoring"), ...props.monitoring.dashboardLabels },
     },
-    data: { [`n8n-${config.stack}.json`]: JSON.stringify(dashboardJson(config), null, 2) },
+    data: { [`n8n-${props.ctx.instance}.json`]: JSON.stringify(dashboardJson(props), null, 2) },
   } satisfies k8s.core.v1.ConfigMapArgs;
 }
 
-export interface N8nMonitoringArgs {
-  config: StackConfig;
-  namespace: pulumi.Input<string>;
-}
-
 export class N8nMonitoring extends pulumi.ComponentResource {
-  constructor(name: string, args: N8nMonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, props: MonitoringProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:monitoring:N8nMonitoring", name, {}, opts);
-    const { config, namespace } = args;
-    const m = config.monitoring;
+    const m = props.monitoring;
     const child = { parent: this };
     if (m.serviceMonitors) {
-      for (const target of scrapeTargets(config)) {
-        new k8s.apiextensions.CustomResource(
-          `${name}-${target.name}`,
-          serviceMonitor(config, namespace, target),
-          child,
-        );
+      for (const target of scrapeTargets(props)) {
+        new k8s.apiextensions.CustomResource(`${name}-${target.name}`, serviceMonitor(props, target), child);
       }
     }
     if (m.prometheusRules) {
-      new k8s.apiextensions.CustomResource(`${name}-rules`, prometheusRule(config, namespace), child);
+      new k8s.apiextensions.CustomResource(`${name}-rules`, prometheusRule(props), child);
     }
-    if (m.dashboard) new k8s.core.v1.ConfigMap(`${name}-dashboard`, dashboardConfigMap(config), child);
+    if (m.dashboard) new k8s.core.v1.ConfigMap(`${name}-dashboard`, dashboardConfigMap(props), child);
     this.registerOutputs({});
   }
 }

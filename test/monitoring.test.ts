@@ -8,6 +8,7 @@ import {
   dashboardPanels,
   EVENT_DRIVEN_METRICS,
   EXTERNAL_METRICS,
+  monitoringProps,
   prometheusRule,
   runbookAnchor,
 } from "../components/monitoring";
@@ -47,12 +48,13 @@ function promql(expr: string): { errors: number[]; metrics: string[] } {
 
 function allExpressions(c: StackConfig): string[] {
   return [
-    ...alertGroups(c).flatMap((g) => g.rules.map((r) => r.expr)),
-    ...dashboardPanels(c).flatMap((p) => p.targets.map((t) => t.expr)),
+    ...alertGroups(props(c)).flatMap((g) => g.rules.map((r) => r.expr)),
+    ...dashboardPanels(props(c)).flatMap((p) => p.targets.map((t) => t.expr)),
   ];
 }
 
 const everything = cfg({ postgres: { outbox: { enabled: true } } });
+const props = (c: StackConfig) => monitoringProps(c, c.namespace);
 
 describe("PromQL", () => {
   it("the parser catches a broken expression (so the next test can fail)", () => {
@@ -101,7 +103,7 @@ describe("alerts", () => {
   );
 
   it("each has a severity, summary, description and a runbook anchor that exists in the README", () => {
-    const rule = prometheusRule(everything, "n8n");
+    const rule = prometheusRule(props(everything));
     const rules = rule.spec.groups.flatMap((g) => g.rules);
     expect(rules.length).toBeGreaterThanOrEqual(16);
     for (const r of rules) {
@@ -118,7 +120,7 @@ describe("alerts", () => {
     const c = cfg({
       monitoring: { thresholds: { failedExecutionsPerMinute: 7, queueWaiting: 250, apiP95Seconds: 0.3 } },
     });
-    const byName = Object.fromEntries(alertGroups(c).flatMap((g) => g.rules.map((r) => [r.alert, r.expr])));
+    const byName = Object.fromEntries(alertGroups(props(c)).flatMap((g) => g.rules.map((r) => [r.alert, r.expr])));
     expect(byName.N8nFailedExecutions).toMatch(/\* 60 > 7$/);
     expect(byName.N8nQueueBacklog).toMatch(/n8n_scaling_mode_queue_jobs_waiting.* > 250$/);
     expect(byName.N8nApiLatencyHigh).toMatch(
@@ -140,7 +142,7 @@ describe("alerts", () => {
   });
 
   it("outbox alerts exist only with the outbox", () => {
-    const names = (c: StackConfig) => alertGroups(c).flatMap((g) => g.rules.map((r) => r.alert));
+    const names = (c: StackConfig) => alertGroups(props(c)).flatMap((g) => g.rules.map((r) => r.alert));
     expect(names(cfg())).not.toContain("OutboxBacklog");
     expect(names(everything)).toEqual(
       expect.arrayContaining(["OutboxOldestPendingStale", "OutboxBacklog", "OutboxFailedEvents"]),
@@ -150,7 +152,7 @@ describe("alerts", () => {
 
 describe("dashboard", () => {
   it("has the R4 panels, each with a query", () => {
-    const d = dashboardJson(cfg());
+    const d = dashboardJson(props(cfg()));
     const titles = d.panels.map((p) => p.title);
     for (const t of [
       "Queue",

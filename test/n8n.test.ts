@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NAMES, PORTS, SECRETS } from "../components/kubernetes/names";
+import { n8nProps } from "../components/n8n";
 import { type EnvVar, type N8nRole, n8nEnv, PINNED_FUTURE_DEFAULTS, runnerEnv } from "../components/n8n/env";
 import {
   kedaScaledObject,
@@ -23,6 +24,8 @@ const FIXTURE = join(ROOT, "test", "fixtures", "env-names-2.40.7.txt");
 const ENV_NAMES = new Set(readFileSync(FIXTURE, "utf8").split("\n").filter(Boolean));
 const base = { domain: "n8n.example.com" };
 const cfg = (raw: Record<string, unknown> = {}): StackConfig => parseStackConfig("t", { ...base, ...raw });
+/** The n8n part's props of a config, in namespace "ns". */
+const np = (c: StackConfig) => n8nProps(c, "ns");
 const ROLE_LIST: N8nRole[] = ["main", "worker", "webhook"];
 
 const envMap = (env: EnvVar[]) => new Map(env.map((e) => [e.name, e]));
@@ -46,18 +49,18 @@ describe("n8nEnv (pure)", () => {
   const c = cfg({ size: "medium" });
 
   it.each(ROLE_LIST)("%s: every name is one n8n 2.40.7 reads, each set once", (role) => {
-    const names = n8nEnv(c, role).map((e) => e.name);
+    const names = n8nEnv(np(c), role).map((e) => e.name);
     expect(new Set(names).size).toBe(names.length);
     for (const n of names) expect(ENV_NAMES, n).toContain(n);
   });
 
   it("the runner sidecar's env names are n8n's too", () => {
-    for (const e of runnerEnv(c)) expect(ENV_NAMES, e.name).toContain(e.name);
+    for (const e of runnerEnv(np(c))) expect(ENV_NAMES, e.name).toContain(e.name);
   });
 
   it("neither the often-seen wrong names nor the deprecated runner switch are set", () => {
     for (const role of ROLE_LIST) {
-      const names = n8nEnv(c, role).map((e) => e.name);
+      const names = n8nEnv(np(c), role).map((e) => e.name);
       for (const wrong of ["N8N_METRICS_PORT", "ENCRYPTION_KEY", "N8N_RUNNERS_ENABLED", "WEBHOOK_URL"]) {
         expect(names).not.toContain(wrong);
       }
@@ -67,7 +70,7 @@ describe("n8nEnv (pure)", () => {
   it("credentials only come from Secrets, and the encryption key from the same one everywhere", () => {
     const refs = new Set<string>();
     for (const role of ROLE_LIST) {
-      for (const e of n8nEnv(c, role)) {
+      for (const e of n8nEnv(np(c), role)) {
         if (SECRET_LIKE.test(e.name)) expect("valueFrom" in e, e.name).toBe(true);
         if (e.name === "N8N_ENCRYPTION_KEY" && "valueFrom" in e) refs.add(JSON.stringify(e.valueFrom));
       }
@@ -79,7 +82,7 @@ describe("n8nEnv (pure)", () => {
 
   it("queue mode against the Postgres primary and Redis, with the role's pool", () => {
     for (const role of ROLE_LIST) {
-      const env = n8nEnv(c, role);
+      const env = n8nEnv(np(c), role);
       expect(plain(env, "EXECUTIONS_MODE")).toBe("queue");
       expect(plain(env, "DB_TYPE")).toBe("postgresdb");
       expect(plain(env, "DB_POSTGRESDB_HOST")).toBe(NAMES.postgres);
@@ -91,13 +94,13 @@ describe("n8nEnv (pure)", () => {
       expect(plain(env, "N8N_METRICS_INCLUDE_QUEUE_METRICS")).toBe("true");
       for (const [k, v] of Object.entries(PINNED_FUTURE_DEFAULTS)) expect(plain(env, k)).toBe(v);
     }
-    expect(plain(n8nEnv(c, "main"), "DB_POSTGRESDB_POOL_SIZE")).toBe(String(c.main.dbPoolSize));
-    expect(plain(n8nEnv(c, "worker"), "DB_POSTGRESDB_POOL_SIZE")).toBe(String(c.workers.dbPoolSize));
-    expect(plain(n8nEnv(c, "webhook"), "DB_POSTGRESDB_POOL_SIZE")).toBe(String(c.webhooks.dbPoolSize));
+    expect(plain(n8nEnv(np(c), "main"), "DB_POSTGRESDB_POOL_SIZE")).toBe(String(c.main.dbPoolSize));
+    expect(plain(n8nEnv(np(c), "worker"), "DB_POSTGRESDB_POOL_SIZE")).toBe(String(c.workers.dbPoolSize));
+    expect(plain(n8nEnv(np(c), "webhook"), "DB_POSTGRESDB_POOL_SIZE")).toBe(String(c.webhooks.dbPoolSize));
   });
 
   it("main: URLs from the domain, one proxy hop, manual runs offloaded, production webhooks off with processors", () => {
-    const env = n8nEnv(c, "main");
+    const env = n8nEnv(np(c), "main");
     expect(plain(env, "N8N_HOST")).toBe("n8n.example.com");
     expect(plain(env, "N8N_PROTOCOL")).toBe("https");
     expect(plain(env, "N8N_PROXY_HOPS")).toBe("1");
@@ -105,15 +108,15 @@ describe("n8nEnv (pure)", () => {
     expect(plain(env, "N8N_EDITOR_BASE_URL")).toBe("https://n8n.example.com/");
     expect(plain(env, "OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS")).toBe("true");
     expect(plain(env, "N8N_DISABLE_PRODUCTION_MAIN_PROCESS")).toBe("true");
-    expect(plain(n8nEnv(cfg({ webhooks: { enabled: false } }), "main"), "N8N_DISABLE_PRODUCTION_MAIN_PROCESS")).toBe(
-      undefined,
-    );
+    expect(
+      plain(n8nEnv(np(cfg({ webhooks: { enabled: false } })), "main"), "N8N_DISABLE_PRODUCTION_MAIN_PROCESS"),
+    ).toBe(undefined);
     expect(plain(env, "N8N_MULTI_MAIN_SETUP_ENABLED")).toBeUndefined();
-    expect(plain(n8nEnv(cfg({ n8n: { multiMain: true } }), "main"), "N8N_MULTI_MAIN_SETUP_ENABLED")).toBe("true");
+    expect(plain(n8nEnv(np(cfg({ n8n: { multiMain: true } })), "main"), "N8N_MULTI_MAIN_SETUP_ENABLED")).toBe("true");
   });
 
   it("worker: health server on the n8n port", () => {
-    const env = n8nEnv(c, "worker");
+    const env = n8nEnv(np(c), "worker");
     expect(plain(env, "QUEUE_HEALTH_CHECK_ACTIVE")).toBe("true");
     expect(plain(env, "QUEUE_HEALTH_CHECK_PORT")).toBe(String(PORTS.n8n));
     expect(plain(env, "N8N_PROXY_HOPS")).toBeUndefined();
@@ -121,27 +124,27 @@ describe("n8nEnv (pure)", () => {
 
   it("tuned for throughput (bench/RESULTS.md): compiled expression runtime reused, no per-query SET", () => {
     for (const role of ROLE_LIST) {
-      expect(plain(n8nEnv(c, role), "N8N_EXPRESSION_ENGINE_COMPILE_CACHE")).toBe("true");
+      expect(plain(n8nEnv(np(c), role), "N8N_EXPRESSION_ENGINE_COMPILE_CACHE")).toBe("true");
       // 0 turns n8n's SET off; the timeout itself comes from the app role (see the bootstrap Job).
-      expect(plain(n8nEnv(c, role), "DB_POSTGRESDB_STATEMENT_TIMEOUT")).toBe("0");
+      expect(plain(n8nEnv(np(c), role), "DB_POSTGRESDB_STATEMENT_TIMEOUT")).toBe("0");
     }
   });
 
   it("external runners on loopback with the shared token; internal mode when sidecars are off", () => {
-    const env = n8nEnv(c, "worker");
+    const env = n8nEnv(np(c), "worker");
     expect(plain(env, "N8N_RUNNERS_MODE")).toBe("external");
     expect(plain(env, "N8N_RUNNERS_BROKER_LISTEN_ADDRESS")).toBe("127.0.0.1");
     const token = envMap(env).get("N8N_RUNNERS_AUTH_TOKEN");
-    const sidecarToken = envMap(runnerEnv(c)).get("N8N_RUNNERS_AUTH_TOKEN");
+    const sidecarToken = envMap(runnerEnv(np(c))).get("N8N_RUNNERS_AUTH_TOKEN");
     expect(token).toEqual(sidecarToken);
-    expect(plain(runnerEnv(c), "N8N_RUNNERS_TASK_BROKER_URI")).toBe(`http://127.0.0.1:${PORTS.runnerBroker}`);
-    const off = n8nEnv(cfg({ runners: { enabled: false } }), "worker");
+    expect(plain(runnerEnv(np(c)), "N8N_RUNNERS_TASK_BROKER_URI")).toBe(`http://127.0.0.1:${PORTS.runnerBroker}`);
+    const off = n8nEnv(np(cfg({ runners: { enabled: false } })), "worker");
     expect(plain(off, "N8N_RUNNERS_MODE")).toBe("internal");
     expect(envMap(off).has("N8N_RUNNERS_AUTH_TOKEN")).toBe(false);
   });
 
   it("exact env of each role", () => {
-    const names = (role: N8nRole) => n8nEnv(c, role).map((e) => e.name);
+    const names = (role: N8nRole) => n8nEnv(np(c), role).map((e) => e.name);
     const common = [
       "EXECUTIONS_MODE",
       "DB_TYPE",
@@ -206,7 +209,7 @@ describe("n8nEnv (pure)", () => {
       "OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS",
       "N8N_DISABLE_PRODUCTION_MAIN_PROCESS",
     ]);
-    expect(runnerEnv(c).map((e) => e.name)).toEqual([
+    expect(runnerEnv(np(c)).map((e) => e.name)).toEqual([
       "N8N_RUNNERS_TASK_BROKER_URI",
       "N8N_RUNNERS_AUTH_TOKEN",
       "N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT",
@@ -221,8 +224,8 @@ describe("pod and workload builders (pure)", () => {
   const c = cfg({ size: "medium" });
 
   it.each(ROLE_LIST)("%s: process args, probes on the n8n port, preStop pause", (role) => {
-    const container = n8nContainer(c, role);
-    expect(container.args).toEqual(ROLES[role].args(c));
+    const container = n8nContainer(np(c), role);
+    expect(container.args).toEqual(ROLES[role].args(np(c)));
     expect(container.ports).toEqual([{ name: "http", containerPort: 5678 }]);
     expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
     expect(container.readinessProbe.httpGet).toEqual({ path: "/healthz/readiness", port: "http" });
@@ -232,13 +235,16 @@ describe("pod and workload builders (pure)", () => {
   });
 
   it("workers run `n8n worker --concurrency=N`", () => {
-    expect(n8nContainer(cfg({ workers: { concurrency: 7 } }), "worker").args).toEqual(["worker", "--concurrency=7"]);
-    expect(n8nContainer(c, "webhook").args).toEqual(["webhook"]);
-    expect(n8nContainer(c, "main").args).toEqual(["start"]);
+    expect(n8nContainer(np(cfg({ workers: { concurrency: 7 } })), "worker").args).toEqual([
+      "worker",
+      "--concurrency=7",
+    ]);
+    expect(n8nContainer(np(c), "webhook").args).toEqual(["webhook"]);
+    expect(n8nContainer(np(c), "main").args).toEqual(["start"]);
   });
 
   it("the runner sidecar: same version, native sidecar, health probe on 5680, own resources", () => {
-    const r = runnerSidecar(c);
+    const r = runnerSidecar(np(c));
     expect(r.image).toBe("docker.io/n8nio/runners:2.40.7");
     expect(r.restartPolicy).toBe("Always");
     expect(r.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "runner-health" });
@@ -247,7 +253,7 @@ describe("pod and workload builders (pure)", () => {
   });
 
   it.each(ROLE_LIST)("%s: restricted pod security, read-only root, every mount backed by a volume", (role) => {
-    const t = n8nPodTemplate(c, role);
+    const t = n8nPodTemplate(np(c), role);
     expect(t.spec.securityContext).toMatchObject({
       runAsNonRoot: true,
       runAsUser: 1000,
@@ -275,25 +281,25 @@ describe("pod and workload builders (pure)", () => {
   });
 
   it("no sidecar and no runner volumes when runners are off", () => {
-    const t = n8nPodTemplate(cfg({ runners: { enabled: false } }), "worker");
+    const t = n8nPodTemplate(np(cfg({ runners: { enabled: false } })), "worker");
     expect(t.spec.initContainers).toBeUndefined();
     expect(t.spec.volumes.map((v) => v.name)).toEqual(["n8n-home", "n8n-cache", "tmp"]);
   });
 
   it("grace period covers n8n's graceful shutdown plus the preStop pause", () => {
     const c2 = cfg({ n8n: { gracefulShutdownSeconds: 120 } });
-    const t = n8nPodTemplate(c2, "worker");
-    expect(t.spec.terminationGracePeriodSeconds).toBe(terminationGracePeriodSeconds(c2));
+    const t = n8nPodTemplate(np(c2), "worker");
+    expect(t.spec.terminationGracePeriodSeconds).toBe(terminationGracePeriodSeconds(np(c2)));
     expect(t.spec.terminationGracePeriodSeconds).toBeGreaterThan(120 + PRE_STOP_SECONDS);
   });
 
   it("workers and webhook processors spread across nodes and zones; main does not", () => {
     for (const role of ["worker", "webhook"] as const) {
-      const spread = n8nPodTemplate(c, role).spec.topologySpreadConstraints ?? [];
+      const spread = n8nPodTemplate(np(c), role).spec.topologySpreadConstraints ?? [];
       expect(spread.map((s) => s.topologyKey)).toEqual(["kubernetes.io/hostname", "topology.kubernetes.io/zone"]);
       expect(spread[0]?.labelSelector.matchLabels["app.kubernetes.io/component"]).toBe(role);
     }
-    expect(n8nPodTemplate(c, "main").spec.topologySpreadConstraints).toBeUndefined();
+    expect(n8nPodTemplate(np(c), "main").spec.topologySpreadConstraints).toBeUndefined();
   });
 
   it("workers can be put on a spot pool with a PriorityClass", () => {
@@ -304,23 +310,23 @@ describe("pod and workload builders (pure)", () => {
         priorityClassName: "n8n-workers",
       },
     });
-    const spec = n8nPodTemplate(spot, "worker").spec;
+    const spec = n8nPodTemplate(np(spot), "worker").spec;
     expect(spec.nodeSelector).toEqual({ "node.kubernetes.io/lifecycle": "spot" });
     expect(spec.tolerations).toEqual([{ key: "spot", operator: "Exists", effect: "NoSchedule" }]);
     expect(spec.priorityClassName).toBe("n8n-workers");
-    expect(n8nPodTemplate(spot, "main").spec.nodeSelector).toBeUndefined();
+    expect(n8nPodTemplate(np(spot), "main").spec.nodeSelector).toBeUndefined();
   });
 
   it("main never overlaps itself; with multi-main it rolls", () => {
-    expect(n8nDeployment(c, "main", "ns").spec.strategy).toEqual({ type: "Recreate" });
-    expect(n8nDeployment(c, "main", "ns").spec.replicas).toBe(1);
+    expect(n8nDeployment(np(c), "main").spec.strategy).toEqual({ type: "Recreate" });
+    expect(n8nDeployment(np(c), "main").spec.replicas).toBe(1);
     const multi = cfg({ n8n: { multiMain: true }, main: { replicas: 2 } });
-    expect(n8nDeployment(multi, "main", "ns").spec.strategy.type).toBe("RollingUpdate");
-    expect(n8nDeployment(multi, "main", "ns").spec.replicas).toBe(2);
+    expect(n8nDeployment(np(multi), "main").spec.strategy.type).toBe("RollingUpdate");
+    expect(n8nDeployment(np(multi), "main").spec.replicas).toBe(2);
   });
 
   it("the worker HPA: CPU and memory, fast up, slow one-by-one down", () => {
-    const hpa = n8nHpa(c, "worker", "ns");
+    const hpa = n8nHpa(np(c), "worker");
     expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: NAMES.worker });
     expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([c.workers.minReplicas, c.workers.maxReplicas]);
     expect(hpa.spec.metrics.map((m) => m.type)).toEqual(["Resource", "Resource"]);
@@ -329,14 +335,14 @@ describe("pod and workload builders (pure)", () => {
   });
 
   it("queue-length scaling: an External metric, or a KEDA ScaledObject on the Bull wait list", () => {
-    const ext = n8nHpa(cfg({ workers: { queueScaling: "external-metric", queueTargetPerWorker: 15 } }), "worker", "ns");
+    const ext = n8nHpa(np(cfg({ workers: { queueScaling: "external-metric", queueTargetPerWorker: 15 } })), "worker");
     const external = ext.spec.metrics.find((m) => m.type === "External");
     expect(external).toMatchObject({
       external: { metric: { name: "n8n_scaling_mode_queue_jobs_waiting" }, target: { averageValue: "15" } },
     });
     const keda = cfg({ workers: { queueScaling: "keda" }, n8n: { queuePrefix: "q" } });
-    expect(waitingListKey(keda)).toBe("q:jobs:wait");
-    const so = kedaScaledObject(keda, "ns");
+    expect(waitingListKey(np(keda))).toBe("q:jobs:wait");
+    const so = kedaScaledObject(np(keda));
     expect(so.spec.scaleTargetRef.name).toBe(NAMES.worker);
     expect(so.spec.triggers[0]?.metadata).toMatchObject({ listName: "q:jobs:wait" });
     expect(so.spec.triggers.map((t) => t.type)).toEqual(["redis", "cpu", "memory"]);

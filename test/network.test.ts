@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { cidrContains, cidrContainsIp } from "../components/kubernetes/cidr";
 import { PORTS } from "../components/kubernetes/names";
-import { type Endpoint as FlowEndpoint, networkFlows } from "../components/network";
+import { type Endpoint as FlowEndpoint, networkFlows, networkProps } from "../components/network";
 import { parseStackConfig, type StackConfig } from "../config";
 import type { StackRun } from "../render/run";
 import { findManifest, podsOf, rawStackConfig, runProgram, runStackFile } from "./harness";
@@ -177,7 +177,7 @@ function flowAllows(config: StackConfig, from: Endpoint, to: Endpoint, port: num
       }
     }
   };
-  return networkFlows(config).some(
+  return networkFlows(networkProps(config, config.namespace)).some(
     (f) =>
       matches(f.from, from) && matches(f.to, to) && f.ports.some((p) => p.port === port && p.protocol === protocol),
   );

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { AWS_KEYS_SECRET, NAMES } from "../components/kubernetes/names";
+import { postgresProps } from "../components/postgres";
 import { dumpWriterPolicy, irsaTrustPolicy, tlsOnlyBucketPolicy, walgPolicy } from "../components/postgres/aws";
 import { bootstrapConfigMap, bootstrapJob, dumpCronJob } from "../components/postgres/jobs";
 import {
@@ -39,6 +40,8 @@ import { findManifest, outputValue, runProgram, runStackFile } from "./harness";
 
 const base = { domain: "n8n.example.com" };
 const cfg = (raw: Record<string, unknown> = {}): StackConfig => parseStackConfig("t", { ...base, ...raw });
+/** The PostgreSQL part's props of a config, in namespace "ns". */
+const pp = (c: StackConfig) => postgresProps(c, "ns");
 type Env = { name: string; value?: unknown; valueFrom?: unknown };
 const envValue = (env: Env[], name: string) => env.find((e) => e.name === name)?.value;
 
@@ -47,13 +50,13 @@ describe("SPILO_CONFIGURATION (pure)", () => {
     const c = cfg({
       postgres: { instances: 3, patroni: { ttl: 40, loopWait: 10, retryTimeout: 15, synchronousMode: true } },
     });
-    const dcs = spiloConfiguration(c).bootstrap.dcs;
+    const dcs = spiloConfiguration(pp(c)).bootstrap.dcs;
     expect(dcs).toMatchObject({ ttl: 40, loop_wait: 10, retry_timeout: 15, synchronous_mode: true });
     expect(dcs.postgresql.parameters.max_connections).toBe(String(c.postgres.maxConnections));
   });
 
   it("bounds RPO with archive_timeout 60 s by default, and audits with log_line_prefix", () => {
-    const spilo = spiloConfiguration(cfg());
+    const spilo = spiloConfiguration(pp(cfg()));
     const p = spilo.bootstrap.dcs.postgresql.parameters;
     expect(p.archive_timeout).toBe("60s");
     expect(spilo.postgresql.parameters.archive_mode).toBe("on");
@@ -67,22 +70,22 @@ describe("SPILO_CONFIGURATION (pure)", () => {
     const c = cfg({
       postgres: { maxConnections: 200, resources: { requests: { memory: "8Gi" }, limits: { memory: "16Gi" } } },
     });
-    expect(derivedParameters(c)).toMatchObject({
+    expect(derivedParameters(pp(c))).toMatchObject({
       shared_buffers: "4096MB",
       effective_cache_size: "12288MB",
       maintenance_work_mem: "1024MB",
     });
-    expect(workMem(c)).toBe("20MB");
+    expect(workMem(pp(c))).toBe("20MB");
   });
 
   it("lets explicit parameters win over derived ones, as local settings (which override the DCS)", () => {
-    const p = spiloConfiguration(cfg({ postgres: { parameters: { work_mem: "64MB", jit: "off" } } })).postgresql
+    const p = spiloConfiguration(pp(cfg({ postgres: { parameters: { work_mem: "64MB", jit: "off" } } }))).postgresql
       .parameters;
     expect(p).toMatchObject({ work_mem: "64MB", jit: "off" });
   });
 
   it("keeps every setting that changes with scaling or changes without a restart in the DCS, not in the pod", () => {
-    const local = spiloConfiguration(cfg()).postgresql.parameters as Record<string, string>;
+    const local = spiloConfiguration(pp(cfg())).postgresql.parameters as Record<string, string>;
     for (const name of [
       "max_connections",
       "work_mem",
@@ -91,30 +94,30 @@ describe("SPILO_CONFIGURATION (pure)", () => {
       "wal_keep_size",
     ])
       expect(local[name], name).toBeUndefined();
-    const dcs = dcsConfiguration(cfg()).postgresql.parameters as Record<string, string>;
+    const dcs = dcsConfiguration(pp(cfg())).postgresql.parameters as Record<string, string>;
     expect(Object.keys(dcs)).toEqual(expect.arrayContaining(["max_connections", "work_mem", "archive_timeout"]));
   });
 
   it("SPILO_CONFIGURATION references the DCS ConfigMap and the REST API password; the kubelet fills them in", () => {
     const c = cfg();
-    const template = spiloConfigurationTemplate(c);
+    const template = spiloConfigurationTemplate(pp(c));
     expect(template).toContain(`"dcs":$(${SPILO_REFS.bootstrapDcs})`);
     expect(template).toContain(`"password":"$(${SPILO_REFS.restapiPassword})"`);
     const env = containerEnv([
       { name: SPILO_REFS.restapiPassword, value: "pw0123456789" },
-      { name: SPILO_REFS.bootstrapDcs, value: JSON.stringify(dcsConfiguration(c)) },
+      { name: SPILO_REFS.bootstrapDcs, value: JSON.stringify(dcsConfiguration(pp(c))) },
       { name: "SPILO_CONFIGURATION", value: template },
     ]);
-    expect(JSON.parse(env.SPILO_CONFIGURATION as string)).toEqual(spiloConfiguration(c, "pw0123456789"));
+    expect(JSON.parse(env.SPILO_CONFIGURATION as string)).toEqual(spiloConfiguration(pp(c), "pw0123456789"));
   });
 
   it("pg_hba: scram from the pod CIDRs over TLS, everything else rejected", () => {
-    const hba = pgHba(cfg({ postgres: { clientCidrs: ["10.0.0.0/8"] } }));
+    const hba = pgHba(pp(cfg({ postgres: { clientCidrs: ["10.0.0.0/8"] } })));
     expect(hba.at(-1)).toBe("host all all all reject");
     for (const line of hba.filter((l) => l.startsWith("host"))) expect(line).toMatch(/(scram-sha-256|reject)$/);
     expect(hba).toContain("hostssl all all 10.0.0.0/8 scram-sha-256");
     expect(hba.join("\n")).not.toMatch(/\bmd5\b|\btrust\b.*\d+\.\d+/);
-    expect(pgHba(cfg({ postgres: { tls: false } }))).toContain("host all all 10.0.0.0/8 scram-sha-256");
+    expect(pgHba(pp(cfg({ postgres: { tls: false } })))).toContain("host all all 10.0.0.0/8 scram-sha-256");
   });
 });
 
@@ -122,19 +125,19 @@ describe("Spilo env (pure)", () => {
   const c = cfg({ postgres: { archive: { region: "eu-west-1" } } });
 
   it("uses the Kubernetes DCS in ConfigMaps mode with the scope and labels the Services select", () => {
-    const env = spiloEnv(c, undefined) as Env[];
+    const env = spiloEnv(pp(c), undefined) as Env[];
     expect(envValue(env, "DCS_ENABLE_KUBERNETES_API")).toBe("true");
     expect(envValue(env, "KUBERNETES_USE_CONFIGMAPS")).toBe("true");
     expect(envValue(env, "SCOPE")).toBe(NAMES.postgres);
     expect(envValue(env, "PGVERSION")).toBe("17");
-    expect(envValue(env, "SPILO_CONFIGURATION")).toBe(spiloConfigurationTemplate(c));
+    expect(envValue(env, "SPILO_CONFIGURATION")).toBe(spiloConfigurationTemplate(pp(c)));
     for (const name of ["PGPASSWORD_SUPERUSER", "PGPASSWORD_STANDBY", SPILO_REFS.restapiPassword]) {
       expect(env.find((e) => e.name === name)?.valueFrom).toBeDefined();
     }
   });
 
   it("archives with WAL-G to the given bucket, under the exact prefix the IAM policy names", () => {
-    const env = archiveEnv(c, { bucket: "wal-bucket", roleArn: "arn:aws:iam::1:role/r" }) as Env[];
+    const env = archiveEnv(pp(c), { bucket: "wal-bucket", roleArn: "arn:aws:iam::1:role/r" }) as Env[];
     expect(envValue(env, "WAL_S3_BUCKET")).toBe("wal-bucket");
     expect(envValue(env, "USE_WALG_BACKUP")).toBe("true");
     expect(envValue(env, "WAL_BUCKET_SCOPE_PREFIX")).toBe("");
@@ -142,13 +145,13 @@ describe("Spilo env (pure)", () => {
     // With IRSA no credential variable reaches Spilo: WAL-G would copy AWS_ROLE_ARN and fail (aws-identity.ts).
     expect(env.filter((e) => e.name.startsWith("AWS_") && e.name !== "AWS_REGION")).toEqual([]);
     expect(walPrefix()).toBe(`spilo/${NAMES.postgres}/wal/17`);
-    const staticEnv = archiveEnv(c, { bucket: "wal-bucket" }) as Env[];
+    const staticEnv = archiveEnv(pp(c), { bucket: "wal-bucket" }) as Env[];
     expect(staticEnv.find((e) => e.name === "AWS_SECRET_ACCESS_KEY")?.valueFrom).toEqual({
       secretKeyRef: { name: AWS_KEYS_SECRET.name, key: AWS_KEYS_SECRET.keys.secretAccessKey },
     });
     expect(
       envValue(
-        archiveEnv(cfg({ postgres: { archive: { kmsKeyArn: "arn:aws:kms:eu-west-1:1:key/k" } } }), {
+        archiveEnv(pp(cfg({ postgres: { archive: { kmsKeyArn: "arn:aws:kms:eu-west-1:1:key/k" } } })), {
           bucket: "b",
         }) as Env[],
         "WALG_S3_SSE",
@@ -158,7 +161,7 @@ describe("Spilo env (pure)", () => {
 
   it("a restore config yields the clone env", () => {
     const r = cfg({ postgres: { restore: { targetTime: "2026-11-20 10:00:00+00:00", fromScope: "old-cluster" } } });
-    const env = restoreEnv(r, { bucket: "wal-bucket" }) as Env[];
+    const env = restoreEnv(pp(r), { bucket: "wal-bucket" }) as Env[];
     expect(Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]))).toMatchObject({
       CLONE_METHOD: "CLONE_WITH_WALE",
       CLONE_SCOPE: "old-cluster",
@@ -167,7 +170,7 @@ describe("Spilo env (pure)", () => {
       CLONE_PGVERSION: "17",
       CLONE_USE_WALG_RESTORE: "true",
     });
-    expect(restoreEnv(cfg(), { bucket: "b" })).toEqual([]);
+    expect(restoreEnv(pp(cfg()), { bucket: "b" })).toEqual([]);
   });
 
   it("rejects a restore time without a timezone, naming the key", () => {
@@ -181,9 +184,9 @@ describe("Kubernetes objects (pure)", () => {
   const c = cfg({ production: true, size: "large", postgres: { instances: 3 } });
 
   it("the StatefulSet: pinned Spilo, probes on Patroni's REST API, PVCs, /dev/shm, one member per node", () => {
-    const sts = postgresStatefulSet(c, "ns", { bucket: "b" });
+    const sts = postgresStatefulSet(pp(c), { bucket: "b" });
     const pod = sts.spec.template.spec;
-    const container = spiloContainer(c, { bucket: "b" });
+    const container = spiloContainer(pp(c), { bucket: "b" });
     expect(pod.containers.map((x) => x.name)).toEqual(["postgres", "exporter"]);
     expect(sts.spec.replicas).toBe(3);
     expect(container.image).toBe("ghcr.io/zalando/spilo-17:4.0-p3");
@@ -197,14 +200,14 @@ describe("Kubernetes objects (pure)", () => {
     expect(sts.spec.volumeClaimTemplates[0]?.spec.resources.requests.storage).toBe(c.postgres.storageSize);
     expect(pod.securityContext).toMatchObject({ runAsUser: SPILO_UID, runAsGroup: SPILO_GID, fsGroup: SPILO_GID });
     expect(pod.affinity.podAntiAffinity).toHaveProperty("requiredDuringSchedulingIgnoredDuringExecution");
-    const staging = postgresStatefulSet(cfg({ postgres: { instances: 2 } }), "ns", undefined);
+    const staging = postgresStatefulSet(pp(cfg({ postgres: { instances: 2 } })), undefined);
     expect(staging.spec.template.spec.affinity.podAntiAffinity).toHaveProperty(
       "preferredDuringSchedulingIgnoredDuringExecution",
     );
   });
 
   it("Services: the primary selects the leader role, replicas the replica role, headless everything", () => {
-    const s = postgresServices(c, "ns");
+    const s = postgresServices(pp(c));
     expect(s.primary.metadata.name).toBe(NAMES.postgres);
     expect(s.primary.spec.selector["spilo-role"]).toBe("master");
     expect(s.replicas.spec.selector["spilo-role"]).toBe("replica");
@@ -213,29 +216,29 @@ describe("Kubernetes objects (pure)", () => {
   });
 
   it("RBAC: a namespaced Role with exactly what Patroni's Kubernetes DCS uses", () => {
-    const rules = postgresRole(c, "ns").rules;
+    const rules = postgresRole(pp(c)).rules;
     expect(rules.map((r) => r.resources[0])).toEqual(["configmaps", "endpoints", "pods", "services"]);
     expect(rules.find((r) => r.resources[0] === "pods")?.verbs).not.toContain("create");
     expect(rules.find((r) => r.resources[0] === "services")?.verbs).toEqual(["create"]);
   });
 
   it("the bootstrap Job runs the app-user script (and the outbox one when enabled)", () => {
-    const job = bootstrapJob(cfg({ postgres: { outbox: { enabled: true } } }), "ns");
+    const job = bootstrapJob(pp(cfg({ postgres: { outbox: { enabled: true } } })));
     const container = job.spec.template.spec.containers[0];
     const script = container?.command[2] ?? "";
     expect(script).toContain("--file=/sql/app-user.sql");
     expect(script.indexOf("monitoring.sql")).toBeLessThan(script.indexOf("outbox.sql"));
     expect(script).toContain("--file=/sql/outbox.sql");
-    expect(bootstrapJob(cfg(), "ns").spec.template.spec.containers[0]?.command[2]).not.toContain("outbox");
+    expect(bootstrapJob(pp(cfg())).spec.template.spec.containers[0]?.command[2]).not.toContain("outbox");
     const env = container?.env ?? [];
     expect(env.find((e) => e.name === "APP_PASSWORD")).toHaveProperty("valueFrom");
     expect(env.find((e) => e.name === "APP_STATEMENT_TIMEOUT")).toEqual({
       name: "APP_STATEMENT_TIMEOUT",
       value: "300s",
     });
-    const tight = bootstrapJob(cfg({ n8n: { statementTimeoutSeconds: 45 } }), "ns").spec.template.spec.containers[0];
+    const tight = bootstrapJob(pp(cfg({ n8n: { statementTimeoutSeconds: 45 } }))).spec.template.spec.containers[0];
     expect(tight?.env?.find((e) => e.name === "APP_STATEMENT_TIMEOUT")).toHaveProperty("value", "45s");
-    expect(Object.keys(bootstrapConfigMap(cfg({ postgres: { outbox: { enabled: true } } }), "ns").data)).toEqual([
+    expect(Object.keys(bootstrapConfigMap(pp(cfg({ postgres: { outbox: { enabled: true } } }))).data)).toEqual([
       "app-user.sql",
       "monitoring.sql",
       "outbox.sql",
@@ -246,7 +249,7 @@ describe("Kubernetes objects (pure)", () => {
   });
 
   it("the dump CronJob never overlaps, reads a replica when there is one, and writes to the dump bucket", () => {
-    const cron = dumpCronJob(c, "ns", { bucket: "dumps", roleArn: "arn:aws:iam::1:role/d" });
+    const cron = dumpCronJob(pp(c), { bucket: "dumps", roleArn: "arn:aws:iam::1:role/d" });
     expect(cron.spec.concurrencyPolicy).toBe("Forbid");
     const container = cron.spec.jobTemplate.spec.template.spec.containers[0];
     const env = (container?.env ?? []) as Env[];
@@ -254,7 +257,7 @@ describe("Kubernetes objects (pure)", () => {
     expect(envValue(env, "PGUSER")).toBe("n8n");
     expect(envValue(env, "DUMP_BUCKET")).toBe("dumps");
     expect(container?.command).toEqual(["python3", "/sql/dump.py"]);
-    const single = dumpCronJob(cfg({ postgres: { instances: 1 } }), "ns", { bucket: "dumps" });
+    const single = dumpCronJob(pp(cfg({ postgres: { instances: 1 } })), { bucket: "dumps" });
     expect(envValue(single.spec.jobTemplate.spec.template.spec.containers[0]?.env as Env[], "PGHOST")).toBe(
       NAMES.postgres,
     );
@@ -263,13 +266,13 @@ describe("Kubernetes objects (pure)", () => {
 
 describe("postgres_exporter (pure)", () => {
   it("connects over loopback as the monitoring role, and loads the outbox queries only with the outbox", () => {
-    const e = postgresExporterContainer(cfg());
+    const e = postgresExporterContainer(pp(cfg()));
     expect(e.image).toBe("quay.io/prometheuscommunity/postgres-exporter:v0.20.1");
     expect(envValue(e.env as Env[], "DATA_SOURCE_USER")).toBe("postgres_exporter");
     expect(envValue(e.env as Env[], "DATA_SOURCE_URI")).toMatch(/^127\.0\.0\.1:5432\//);
     expect(e.env.find((x) => x.name === "DATA_SOURCE_PASS")?.valueFrom).toBeDefined();
     expect(e.volumeMounts).toEqual([]);
-    const withOutbox = postgresExporterContainer(cfg({ postgres: { outbox: { enabled: true } } }));
+    const withOutbox = postgresExporterContainer(pp(cfg({ postgres: { outbox: { enabled: true } } })));
     expect(envValue(withOutbox.env as Env[], "PG_EXPORTER_EXTEND_QUERY_PATH")).toBe(
       "/etc/postgres-exporter/exporter-queries.yaml",
     );
@@ -280,7 +283,7 @@ describe("postgres_exporter (pure)", () => {
     expect(sql).toContain("GRANT pg_monitor");
     expect(sql).toContain("NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION");
     expect(sql.indexOf("SET log_statement = 'none'")).toBeLessThan(sql.indexOf("PASSWORD :'monitoring_password'"));
-    const queries = JSON.parse(outboxExporterQueries(cfg({ postgres: { outbox: { enabled: true } } })));
+    const queries = JSON.parse(outboxExporterQueries(pp(cfg({ postgres: { outbox: { enabled: true } } }))));
     expect(Object.keys(queries)).toEqual(["n8n_outbox", "n8n_outbox_failed"]);
   });
 });
@@ -304,7 +307,7 @@ describe("SQL (pure)", () => {
     expect(schema).toContain("ON integration_outbox (aggregate_type, aggregate_id, created_at)");
     expect(schema).toContain("PRIMARY KEY (event_key, action)");
     const reaper = outboxReaperSql(
-      cfg({ postgres: { outbox: { enabled: true, stuckMinutes: 20, pruneBatchSize: 1000 } } }),
+      pp(cfg({ postgres: { outbox: { enabled: true, stuckMinutes: 20, pruneBatchSize: 1000 } } })),
     );
     expect(reaper).toContain("interval '20 minutes'");
     expect(reaper).toContain("LIMIT 1000");

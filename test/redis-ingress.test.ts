@@ -1,14 +1,28 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { clusterIssuerObject, ingressObjects, N8N_ENDPOINTS, productionPaths, TLS_SECRET } from "../components/ingress";
+import {
+  clusterIssuerObject,
+  ingressObjects,
+  ingressProps,
+  N8N_ENDPOINTS,
+  productionPaths,
+  TLS_SECRET,
+} from "../components/ingress";
 import { NAMES, SECRETS } from "../components/kubernetes/names";
-import { DISABLED_COMMANDS, exporterContainer, redisConf, redisContainer, redisStatefulSet } from "../components/redis";
+import {
+  DISABLED_COMMANDS,
+  exporterContainer,
+  redisConf,
+  redisContainer,
+  redisProps,
+  redisStatefulSet,
+} from "../components/redis";
 import { parseStackConfig, type StackConfig } from "../config";
 import type { StackRun } from "../render/run";
 import { findManifest, runProgram, runStackFile } from "./harness";
 
 const base = { domain: "n8n.example.com" };
 const cfg = (raw: Record<string, unknown> = {}): StackConfig => parseStackConfig("t", { ...base, ...raw });
-const confLines = (c: StackConfig) => redisConf(c).split("\n");
+const confLines = (c: StackConfig) => redisConf(c.redis).split("\n");
 
 describe("redis.conf (pure)", () => {
   it("AOF every second with an RDB preamble, a secondary save line, noeviction under a maxmemory", () => {
@@ -33,15 +47,15 @@ describe("redis.conf (pure)", () => {
   });
 
   it("disables dangerous commands and takes the password from an included file, never inline", () => {
-    const text = redisConf(cfg());
+    const text = redisConf(cfg().redis);
     for (const c of DISABLED_COMMANDS) expect(text).toContain(`rename-command ${c} ""`);
     expect(text).not.toMatch(/^requirepass/m);
     expect(text).toContain("include /run/redis/auth.conf");
   });
 
   it("the container writes the password file from the Secret and probes authenticate", () => {
-    const pod = redisStatefulSet(cfg(), "ns").spec.template.spec;
-    const redis = redisContainer(cfg());
+    const pod = redisStatefulSet(redisProps(cfg(), "ns")).spec.template.spec;
+    const redis = redisContainer(cfg().redis);
     expect(pod.containers.map((c) => c.name)).toEqual(["redis", "exporter"]);
     expect(redis.args[0]).toContain('"$REDIS_PASSWORD" > /run/redis/auth.conf');
     const envNames = redis.env.map((e) => [e.name, e.valueFrom.secretKeyRef.name]);
@@ -50,7 +64,7 @@ describe("redis.conf (pure)", () => {
       ["REDISCLI_AUTH", SECRETS.redis.name],
     ]);
     expect(redis.readinessProbe.exec.command.join(" ")).toContain("redis-cli");
-    const exporter = exporterContainer(cfg());
+    const exporter = exporterContainer(cfg().redis);
     expect(exporter.image).toBe("docker.io/oliver006/redis_exporter:v1.77.0");
     expect(exporter.ports).toEqual([{ name: "metrics", containerPort: 9121 }]);
     expect(pod.securityContext.runAsUser).toBe(999);
@@ -59,7 +73,7 @@ describe("redis.conf (pure)", () => {
 
 describe("Ingress (pure)", () => {
   it("routes webhooks to the webhook processors when they exist, everything else to main", () => {
-    const { editor, webhooks } = ingressObjects(cfg({ webhooks: { enabled: true } }), "ns");
+    const { editor, webhooks } = ingressObjects(ingressProps(cfg({ webhooks: { enabled: true } }), "ns"));
     const backends = (i: typeof editor) =>
       i.spec.rules[0]?.http.paths.map((p) => [p.path, p.backend.service.name, p.pathType]);
     expect(backends(editor)).toEqual([["/", NAMES.main, "Prefix"]]);
@@ -77,12 +91,14 @@ describe("Ingress (pure)", () => {
     for (const t of Object.values(N8N_ENDPOINTS.test)) {
       expect(productionPaths().some((p) => p.path === `/${t}/`)).toBe(false);
     }
-    const single = ingressObjects(cfg({ webhooks: { enabled: false } }), "ns").webhooks;
+    const single = ingressObjects(ingressProps(cfg({ webhooks: { enabled: false } }), "ns")).webhooks;
     expect(single.spec.rules[0]?.http.paths.every((p) => p.backend.service.name === NAMES.main)).toBe(true);
   });
 
   it("TLS from cert-manager on the editor Ingress only (one Certificate), shared Secret, limits on both", () => {
-    const { editor, webhooks } = ingressObjects(cfg({ ingress: { rateLimitRps: 7, bodySizeMb: 32 } }), "ns");
+    const { editor, webhooks } = ingressObjects(
+      ingressProps(cfg({ ingress: { rateLimitRps: 7, bodySizeMb: 32 } }), "ns"),
+    );
     expect(editor.metadata.annotations["cert-manager.io/cluster-issuer"]).toBe("letsencrypt-prod");
     expect(webhooks.metadata.annotations["cert-manager.io/cluster-issuer"]).toBeUndefined();
     for (const i of [editor, webhooks]) {
@@ -95,14 +111,19 @@ describe("Ingress (pure)", () => {
   });
 
   it("an allowlist guards the editor, never the webhooks", () => {
-    const { editor, webhooks } = ingressObjects(cfg({ ingress: { allowlistCidrs: ["203.0.113.0/24"] } }), "ns");
+    const { editor, webhooks } = ingressObjects(
+      ingressProps(cfg({ ingress: { allowlistCidrs: ["203.0.113.0/24"] } }), "ns"),
+    );
     expect(editor.metadata.annotations["nginx.ingress.kubernetes.io/whitelist-source-range"]).toBe("203.0.113.0/24");
     expect(webhooks.metadata.annotations).not.toHaveProperty("nginx.ingress.kubernetes.io/whitelist-source-range");
   });
 
   it("the ClusterIssuer solves HTTP-01 on the ingress class", () => {
     const issuer = clusterIssuerObject(
-      cfg({ ingress: { createClusterIssuer: true, acmeEmail: "ops@example.com", clusterIssuer: "le" } }),
+      ingressProps(
+        cfg({ ingress: { createClusterIssuer: true, acmeEmail: "ops@example.com", clusterIssuer: "le" } }),
+        "ns",
+      ),
     );
     expect(issuer).toMatchObject({
       apiVersion: "cert-manager.io/v1",

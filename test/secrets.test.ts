@@ -3,7 +3,7 @@ import { SECRETS } from "../components/kubernetes/names";
 import { SECRET_VALUES, secretObject } from "../components/secrets";
 import { findManifest, isSecretOutput, outputValue, runProgram } from "./harness";
 
-const ctx = { instance: "t", versions: { n8n: "2.40.7", postgres: "4.0-p3", redis: "7.4.6" } };
+const ctx = { instance: "t", version: "2.40.7" };
 
 describe("secretObject (pure)", () => {
   it("maps logical keys to the Secret's keys, with labels and namespace", () => {

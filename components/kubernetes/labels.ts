@@ -25,13 +25,13 @@ export type ComponentName =
 export type AppName = "n8n" | "postgres" | "redis";
 
 export interface LabelContext {
-  /** The stack name; distinguishes instances of the cluster. */
-  instance: string;
+  /** The stack name; distinguishes instances of the cluster (app.kubernetes.io/instance). */
+  readonly instance: string;
   /**
-   * The version of each part's software. A component carries the version of its own software only,
-   * so an n8n upgrade changes no PostgreSQL or Redis pod template (and restarts neither).
+   * The version of this part's own software (app.kubernetes.io/version): n8n's on n8n objects, the
+   * Spilo and Redis image tags on theirs, so an n8n upgrade changes no PostgreSQL or Redis pod template.
    */
-  versions: Record<AppName, string>;
+  readonly version: string;
 }
 
 /**
@@ -46,15 +46,13 @@ export function imageVersion(image: string): string {
   return "latest";
 }
 
-export function labelContext(config: StackConfig): LabelContext {
+/** The version of each part's software, from the stack config. */
+export function partVersion(config: StackConfig, app: AppName): string {
   return {
-    instance: config.stack,
-    versions: {
-      n8n: config.n8n.version,
-      postgres: imageVersion(config.postgres.image),
-      redis: imageVersion(config.redis.image),
-    },
-  };
+    n8n: config.n8n.version,
+    postgres: imageVersion(config.postgres.image),
+    redis: imageVersion(config.redis.image),
+  }[app];
 }
 
 /** app.kubernetes.io/name per component: the software the pods run. */
@@ -76,7 +74,7 @@ const APP_NAMES: Record<ComponentName, AppName> = {
 };
 
 /** Labels that select a component's pods: stable across upgrades (no version). */
-export function selectorLabels(ctx: LabelContext, component: ComponentName): Record<string, string> {
+export function selectorLabels(ctx: Pick<LabelContext, "instance">, component: ComponentName): Record<string, string> {
   return {
     "app.kubernetes.io/name": APP_NAMES[component],
     "app.kubernetes.io/instance": ctx.instance,
@@ -89,7 +87,7 @@ export function labels(ctx: LabelContext, component: ComponentName): Record<stri
   return {
     ...selectorLabels(ctx, component),
     "app.kubernetes.io/part-of": PROJECT,
-    "app.kubernetes.io/version": ctx.versions[APP_NAMES[component]],
+    "app.kubernetes.io/version": ctx.version,
     "app.kubernetes.io/managed-by": "pulumi",
   };
 }

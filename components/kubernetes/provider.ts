@@ -17,6 +17,6 @@ export function providerArgs(k: StackConfig["kubernetes"]) {
  * The AWS provider for the backup buckets and their IAM: pinned to the region WAL-G and the dump job
  * are told (postgres.archive.region), never the ambient AWS_REGION or profile of whoever runs `pulumi up`.
  */
-export function awsProviderArgs(config: StackConfig) {
-  return { region: config.postgres.archive.region } satisfies aws.ProviderArgs;
+export function awsProviderArgs(region: string) {
+  return { region } satisfies aws.ProviderArgs;
 }

@@ -3,8 +3,9 @@
  * sidecar. Names are n8n 2.x's own (test/fixtures/env-names-2.40.7.txt, read off n8n 2.40.7; a test checks each); secrets only ever arrive
  * through secretKeyRef.
  */
-import type { StackConfig } from "../../config";
+
 import { APP_DATABASE, DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
+import type { N8nProps } from "./props";
 
 export type N8nRole = "main" | "worker" | "webhook";
 
@@ -26,17 +27,17 @@ export const PINNED_FUTURE_DEFAULTS = {
 } as const;
 
 /** The base URL users and webhooks reach n8n at. */
-export function publicUrl(config: StackConfig): string {
-  return `https://${config.domain}/`;
+export function publicUrl(props: N8nProps): string {
+  return `https://${props.domain}/`;
 }
 
 /** Pool size of one pod of a role. */
-export function poolSize(config: StackConfig, role: N8nRole): number {
-  return { main: config.main.dbPoolSize, worker: config.workers.dbPoolSize, webhook: config.webhooks.dbPoolSize }[role];
+export function poolSize(props: N8nProps, role: N8nRole): number {
+  return { main: props.main.dbPoolSize, worker: props.workers.dbPoolSize, webhook: props.webhooks.dbPoolSize }[role];
 }
 
-function commonEnv(config: StackConfig, role: N8nRole): EnvVar[] {
-  const { n8n, runners } = config;
+function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
+  const { n8n, runners } = props;
   const ex = n8n.executions;
   return [
     // Queue mode: main and webhook processors enqueue into Redis, workers run the jobs.
@@ -47,12 +48,12 @@ function commonEnv(config: StackConfig, role: N8nRole): EnvVar[] {
     value("DB_POSTGRESDB_DATABASE", APP_DATABASE),
     value("DB_POSTGRESDB_USER", DB_USERS.app),
     { name: "DB_POSTGRESDB_PASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
-    value("DB_POSTGRESDB_POOL_SIZE", poolSize(config, role)),
+    value("DB_POSTGRESDB_POOL_SIZE", poolSize(props, role)),
     // n8n would send `SET statement_timeout` on every pool checkout (about 10 extra round trips per
     // execution); the app role carries the same timeout in PostgreSQL instead (bootstrap Job).
     value("DB_POSTGRESDB_STATEMENT_TIMEOUT", 0),
     // Encrypted to Spilo's self-signed certificate: the server is not verified, the traffic is private.
-    ...(config.postgres.tls
+    ...(props.postgresTls
       ? [value("DB_POSTGRESDB_SSL_ENABLED", true), value("DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED", false)]
       : []),
     value("QUEUE_BULL_REDIS_HOST", NAMES.redis),
@@ -64,10 +65,10 @@ function commonEnv(config: StackConfig, role: N8nRole): EnvVar[] {
     value("N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS", true),
     value("N8N_PORT", PORTS.n8n),
     // URLs n8n writes into responses and resume links, on every role.
-    value("N8N_HOST", config.domain),
+    value("N8N_HOST", props.domain),
     value("N8N_PROTOCOL", "https"),
-    value("N8N_WEBHOOK_URL", publicUrl(config)),
-    value("N8N_EDITOR_BASE_URL", publicUrl(config)),
+    value("N8N_WEBHOOK_URL", publicUrl(props)),
+    value("N8N_EDITOR_BASE_URL", publicUrl(props)),
     value("GENERIC_TIMEZONE", n8n.timezone),
     value("N8N_LOG_LEVEL", n8n.logLevel),
     value("N8N_LOG_FORMAT", n8n.logFormat),
@@ -108,15 +109,15 @@ function commonEnv(config: StackConfig, role: N8nRole): EnvVar[] {
   ];
 }
 
-function roleEnv(config: StackConfig, role: N8nRole): EnvVar[] {
+function roleEnv(props: N8nProps, role: N8nRole): EnvVar[] {
   switch (role) {
     case "main":
       return [
         value("N8N_PROXY_HOPS", 1),
         // Manual runs from the editor go to workers too, so main's event loop stays on the UI and API.
         value("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS", true),
-        ...(config.webhooks.enabled ? [value("N8N_DISABLE_PRODUCTION_MAIN_PROCESS", true)] : []),
-        ...(config.n8n.multiMain ? [value("N8N_MULTI_MAIN_SETUP_ENABLED", true)] : []),
+        ...(props.webhooks.enabled ? [value("N8N_DISABLE_PRODUCTION_MAIN_PROCESS", true)] : []),
+        ...(props.n8n.multiMain ? [value("N8N_MULTI_MAIN_SETUP_ENABLED", true)] : []),
       ];
     case "worker":
       // The worker's health server serves /healthz, /healthz/readiness and /metrics.
@@ -127,19 +128,19 @@ function roleEnv(config: StackConfig, role: N8nRole): EnvVar[] {
 }
 
 /** The complete env of an n8n container of a role. */
-export function n8nEnv(config: StackConfig, role: N8nRole): EnvVar[] {
-  return [...commonEnv(config, role), ...roleEnv(config, role)];
+export function n8nEnv(props: N8nProps, role: N8nRole): EnvVar[] {
+  return [...commonEnv(props, role), ...roleEnv(props, role)];
 }
 
 /** Env of the task-runner launcher sidecar (n8nio/runners); it passes the allowed ones to runners. */
-export function runnerEnv(config: StackConfig): EnvVar[] {
-  const r = config.runners;
+export function runnerEnv(props: N8nProps): EnvVar[] {
+  const r = props.runners;
   return [
     value("N8N_RUNNERS_TASK_BROKER_URI", `http://127.0.0.1:${PORTS.runnerBroker}`),
     { name: "N8N_RUNNERS_AUTH_TOKEN", valueFrom: secretKeyRef("n8n", "runnersAuthToken") },
     value("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT", r.autoShutdownTimeoutSeconds),
     value("N8N_RUNNERS_MAX_CONCURRENCY", r.maxConcurrency),
     value("N8N_RUNNERS_TASK_TIMEOUT", r.taskTimeoutSeconds),
-    value("GENERIC_TIMEZONE", config.n8n.timezone),
+    value("GENERIC_TIMEZONE", props.n8n.timezone),
   ];
 }

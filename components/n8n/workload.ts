@@ -4,10 +4,8 @@
  * ScaledObject around it. Plain data in, plain Kubernetes specs out.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import type { Input } from "@pulumi/pulumi";
-import type { StackConfig } from "../../config";
 import type { Resources } from "../../config/presets";
-import { type ComponentName, labelContext, labels, selectorLabels } from "../kubernetes/labels";
+import { type ComponentName, labels, selectorLabels } from "../kubernetes/labels";
 import { NAMES, PORTS, SECRETS, SERVICE_LABEL } from "../kubernetes/names";
 import {
   restrictedContainerSecurityContext,
@@ -15,6 +13,7 @@ import {
   scratchVolume,
 } from "../kubernetes/pod-security";
 import { type N8nRole, n8nEnv, runnerEnv } from "./env";
+import type { N8nProps } from "./props";
 
 /** uid/gid of user `node` in n8nio/n8n and of user `runner` in n8nio/runners. */
 export const N8N_UID = 1000;
@@ -28,7 +27,7 @@ const SHUTDOWN_MARGIN_SECONDS = 15;
 /** What differs between the three n8n processes, declared once. */
 export const ROLES: Record<
   N8nRole,
-  { name: string; component: ComponentName; args: (c: StackConfig) => string[]; spread: boolean }
+  { name: string; component: ComponentName; args: (p: N8nProps) => string[]; spread: boolean }
 > = {
   main: { name: NAMES.main, component: "main", args: () => ["start"], spread: false },
   worker: {
@@ -40,21 +39,21 @@ export const ROLES: Record<
   webhook: { name: NAMES.webhook, component: "webhook", args: () => ["webhook"], spread: true },
 };
 
-function workloadConfig(config: StackConfig, role: N8nRole) {
-  return { main: config.main, worker: config.workers, webhook: config.webhooks }[role];
+function workloadConfig(props: N8nProps, role: N8nRole) {
+  return { main: props.main, worker: props.workers, webhook: props.webhooks }[role];
 }
 
 /** Autoscaling settings of a scaled role. */
-function scaledConfig(config: StackConfig, role: ScaledRole) {
-  return role === "worker" ? config.workers : config.webhooks;
+function scaledConfig(props: N8nProps, role: ScaledRole) {
+  return role === "worker" ? props.workers : props.webhooks;
 }
 
 function resourcesSpec(r: Resources) {
   return { requests: { ...r.requests }, limits: { ...r.limits } };
 }
 
-export function terminationGracePeriodSeconds(config: StackConfig): number {
-  return PRE_STOP_SECONDS + config.n8n.gracefulShutdownSeconds + SHUTDOWN_MARGIN_SECONDS;
+export function terminationGracePeriodSeconds(props: N8nProps): number {
+  return PRE_STOP_SECONDS + props.n8n.gracefulShutdownSeconds + SHUTDOWN_MARGIN_SECONDS;
 }
 
 const httpProbe = (path: string, port: string, periodSeconds: number, failureThreshold: number) => ({
@@ -68,16 +67,16 @@ const httpProbe = (path: string, port: string, periodSeconds: number, failureThr
  * The task-runner launcher as a native sidecar (an init container that keeps running): it starts
  * before n8n and stops after it, so executions that are finishing can still reach their runner.
  */
-export function runnerSidecar(config: StackConfig) {
+export function runnerSidecar(props: N8nProps) {
   return {
     name: "task-runners",
-    image: `${config.n8n.runnersImage}:${config.n8n.version}`,
+    image: `${props.n8n.runnersImage}:${props.n8n.version}`,
     imagePullPolicy: "IfNotPresent",
     restartPolicy: "Always",
-    env: runnerEnv(config),
+    env: runnerEnv(props),
     ports: [{ name: "runner-health", containerPort: PORTS.runnerHealth }],
     livenessProbe: httpProbe("/healthz", "runner-health", 15, 4),
-    resources: resourcesSpec(config.runners.resources),
+    resources: resourcesSpec(props.runners.resources),
     securityContext: restrictedContainerSecurityContext(),
     volumeMounts: runnerScratch().map((v) => v.mount),
   } satisfies k8s.types.input.core.v1.Container;
@@ -88,21 +87,21 @@ function runnerScratch() {
 }
 
 /** The n8n container of a role. */
-export function n8nContainer(config: StackConfig, role: N8nRole) {
+export function n8nContainer(props: N8nProps, role: N8nRole) {
   const volumes = n8nScratch();
   return {
     name: "n8n",
-    image: `${config.n8n.image}:${config.n8n.version}`,
+    image: `${props.n8n.image}:${props.n8n.version}`,
     imagePullPolicy: "IfNotPresent",
-    args: ROLES[role].args(config),
-    env: n8nEnv(config, role),
+    args: ROLES[role].args(props),
+    env: n8nEnv(props, role),
     ports: [{ name: "http", containerPort: PORTS.n8n }],
     // The first start runs database migrations: allow five minutes before liveness applies.
     startupProbe: httpProbe("/healthz", "http", 5, 60),
     livenessProbe: httpProbe("/healthz", "http", 15, 4),
     readinessProbe: httpProbe("/healthz/readiness", "http", 10, 3),
     lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
-    resources: resourcesSpec(workloadConfig(config, role).resources),
+    resources: resourcesSpec(workloadConfig(props, role).resources),
     securityContext: restrictedContainerSecurityContext(),
     volumeMounts: volumes.map((v) => v.mount),
   } satisfies k8s.types.input.core.v1.Container;
@@ -117,11 +116,11 @@ function n8nScratch() {
 }
 
 /** The pod template of a role. */
-export function n8nPodTemplate(config: StackConfig, role: N8nRole) {
-  const ctx = labelContext(config);
+export function n8nPodTemplate(props: N8nProps, role: N8nRole) {
+  const ctx = props.ctx;
   const { component, spread } = ROLES[role];
-  const w = workloadConfig(config, role);
-  const runner = config.runners.enabled ? runnerSidecar(config) : undefined;
+  const w = workloadConfig(props, role);
+  const runner = props.runners.enabled ? runnerSidecar(props) : undefined;
   const volumes = [...n8nScratch().map((v) => v.volume), ...(runner ? runnerScratch().map((v) => v.volume) : [])];
   return {
     metadata: { labels: labels(ctx, component) },
@@ -131,9 +130,9 @@ export function n8nPodTemplate(config: StackConfig, role: N8nRole) {
       // Service links would inject N8N_MAIN_PORT-style variables into n8n's own env namespace.
       enableServiceLinks: false,
       securityContext: restrictedPodSecurityContext(N8N_UID),
-      terminationGracePeriodSeconds: terminationGracePeriodSeconds(config),
+      terminationGracePeriodSeconds: terminationGracePeriodSeconds(props),
       ...(runner ? { initContainers: [runner] } : {}),
-      containers: [n8nContainer(config, role)],
+      containers: [n8nContainer(props, role)],
       volumes,
       ...(Object.keys(w.nodeSelector).length > 0 ? { nodeSelector: w.nodeSelector } : {}),
       ...(w.tolerations.length > 0 ? { tolerations: w.tolerations } : {}),
@@ -152,35 +151,35 @@ export function n8nPodTemplate(config: StackConfig, role: N8nRole) {
   } satisfies k8s.types.input.core.v1.PodTemplateSpec;
 }
 
-function replicasOf(config: StackConfig, role: N8nRole): number {
-  return role === "main" ? config.main.replicas : scaledConfig(config, role).minReplicas;
+function replicasOf(props: N8nProps, role: N8nRole): number {
+  return role === "main" ? props.main.replicas : scaledConfig(props, role).minReplicas;
 }
 
-export function n8nDeployment(config: StackConfig, role: N8nRole, namespace: Input<string>) {
-  const ctx = labelContext(config);
+export function n8nDeployment(props: N8nProps, role: N8nRole) {
+  const ctx = props.ctx;
   const { name, component } = ROLES[role];
   // One plain main must never overlap another (double-fired schedules): stop it, then start the new one.
   const strategy =
-    role === "main" && !config.n8n.multiMain
+    role === "main" && !props.n8n.multiMain
       ? { type: "Recreate" }
       : { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } };
   return {
-    metadata: { name, namespace, labels: labels(ctx, component) },
+    metadata: { name, namespace: props.ctx.namespace, labels: labels(ctx, component) },
     spec: {
-      replicas: replicasOf(config, role),
+      replicas: replicasOf(props, role),
       revisionHistoryLimit: 5,
       selector: { matchLabels: selectorLabels(ctx, component) },
       strategy,
-      template: n8nPodTemplate(config, role),
+      template: n8nPodTemplate(props, role),
     },
   } satisfies k8s.apps.v1.DeploymentArgs;
 }
 
-export function n8nService(config: StackConfig, role: N8nRole, namespace: Input<string>) {
-  const ctx = labelContext(config);
+export function n8nService(props: N8nProps, role: N8nRole) {
+  const ctx = props.ctx;
   const { name, component } = ROLES[role];
   return {
-    metadata: { name, namespace, labels: { ...labels(ctx, component), [SERVICE_LABEL]: name } },
+    metadata: { name, namespace: props.ctx.namespace, labels: { ...labels(ctx, component), [SERVICE_LABEL]: name } },
     spec: {
       type: "ClusterIP",
       selector: selectorLabels(ctx, component),
@@ -190,11 +189,11 @@ export function n8nService(config: StackConfig, role: N8nRole, namespace: Input<
 }
 
 /** Voluntary disruptions (node drains) take one pod of a role at a time. */
-export function n8nPdb(config: StackConfig, role: N8nRole, namespace: Input<string>) {
-  const ctx = labelContext(config);
+export function n8nPdb(props: N8nProps, role: N8nRole) {
+  const ctx = props.ctx;
   const { name, component } = ROLES[role];
   return {
-    metadata: { name, namespace, labels: labels(ctx, component) },
+    metadata: { name, namespace: props.ctx.namespace, labels: labels(ctx, component) },
     spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(ctx, component) } },
   } satisfies k8s.policy.v1.PodDisruptionBudgetArgs;
 }
@@ -208,8 +207,8 @@ export const QUEUE_WAITING_METRIC = "n8n_scaling_mode_queue_jobs_waiting";
  * Scale up fast (a queue burst), scale down slowly and one pod at a time, so workers that are busy
  * are not removed in bursts.
  */
-export function hpaBehavior(config: StackConfig, role: ScaledRole) {
-  const w = scaledConfig(config, role);
+export function hpaBehavior(props: N8nProps, role: ScaledRole) {
+  const w = scaledConfig(props, role);
   return {
     scaleUp: {
       stabilizationWindowSeconds: 0,
@@ -227,28 +226,28 @@ export function hpaBehavior(config: StackConfig, role: ScaledRole) {
   };
 }
 
-export function n8nHpa(config: StackConfig, role: ScaledRole, namespace: Input<string>) {
-  const ctx = labelContext(config);
+export function n8nHpa(props: N8nProps, role: ScaledRole) {
+  const ctx = props.ctx;
   const { name, component } = ROLES[role];
-  const w = scaledConfig(config, role);
+  const w = scaledConfig(props, role);
   const resource = (resourceName: "cpu" | "memory", averageUtilization: number) => ({
     type: "Resource",
     resource: { name: resourceName, target: { type: "Utilization", averageUtilization } },
   });
   const queueMetric =
-    role === "worker" && config.workers.queueScaling === "external-metric"
+    role === "worker" && props.workers.queueScaling === "external-metric"
       ? [
           {
             type: "External",
             external: {
               metric: { name: QUEUE_WAITING_METRIC, selector: { matchLabels: { service: NAMES.main } } },
-              target: { type: "AverageValue", averageValue: String(config.workers.queueTargetPerWorker) },
+              target: { type: "AverageValue", averageValue: String(props.workers.queueTargetPerWorker) },
             },
           },
         ]
       : [];
   return {
-    metadata: { name, namespace, labels: labels(ctx, component) },
+    metadata: { name, namespace: props.ctx.namespace, labels: labels(ctx, component) },
     spec: {
       scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
       minReplicas: w.minReplicas,
@@ -258,22 +257,22 @@ export function n8nHpa(config: StackConfig, role: ScaledRole, namespace: Input<s
         resource("memory", w.targetMemoryUtilizationPercentage),
         ...queueMetric,
       ],
-      behavior: hpaBehavior(config, role),
+      behavior: hpaBehavior(props, role),
     },
   } satisfies k8s.autoscaling.v2.HorizontalPodAutoscalerArgs;
 }
 
 /** Bull keeps waiting jobs in the Redis list `<prefix>:jobs:wait`. */
-export function waitingListKey(config: StackConfig): string {
-  return `${config.n8n.queuePrefix}:jobs:wait`;
+export function waitingListKey(props: N8nProps): string {
+  return `${props.n8n.queuePrefix}:jobs:wait`;
 }
 
 /** KEDA TriggerAuthentication: the Redis password from the program's Secret. */
-export function kedaTriggerAuthentication(config: StackConfig, namespace: Input<string>) {
+export function kedaTriggerAuthentication(props: N8nProps) {
   return {
     apiVersion: "keda.sh/v1alpha1",
     kind: "TriggerAuthentication",
-    metadata: { name: `${NAMES.worker}-redis`, namespace, labels: labels(labelContext(config), "worker") },
+    metadata: { name: `${NAMES.worker}-redis`, namespace: props.ctx.namespace, labels: labels(props.ctx, "worker") },
     spec: {
       secretTargetRef: [{ parameter: "password", name: SECRETS.redis.name, key: SECRETS.redis.keys.password }],
     },
@@ -281,23 +280,23 @@ export function kedaTriggerAuthentication(config: StackConfig, namespace: Input<
 }
 
 /** KEDA ScaledObject for workers: queue length plus CPU and memory; KEDA owns the HPA it creates. */
-export function kedaScaledObject(config: StackConfig, namespace: Input<string>) {
-  const w = config.workers;
+export function kedaScaledObject(props: N8nProps) {
+  const w = props.workers;
   return {
     apiVersion: "keda.sh/v1alpha1",
     kind: "ScaledObject",
-    metadata: { name: NAMES.worker, namespace, labels: labels(labelContext(config), "worker") },
+    metadata: { name: NAMES.worker, namespace: props.ctx.namespace, labels: labels(props.ctx, "worker") },
     spec: {
       scaleTargetRef: { name: NAMES.worker },
       minReplicaCount: w.minReplicas,
       maxReplicaCount: w.maxReplicas,
-      advanced: { horizontalPodAutoscalerConfig: { behavior: hpaBehavior(config, "worker") } },
+      advanced: { horizontalPodAutoscalerConfig: { behavior: hpaBehavior(props, "worker") } },
       triggers: [
         {
           type: "redis",
           metadata: {
-            address: `${NAMES.redis}.${config.namespace}.svc:${PORTS.redis}`,
-            listName: waitingListKey(config),
+            address: `${NAMES.redis}.${props.namespaceName}.svc:${PORTS.redis}`,
+            listName: waitingListKey(props),
             listLength: String(w.queueTargetPerWorker),
             databaseIndex: "0",
           },
@@ -315,9 +314,9 @@ export function kedaScaledObject(config: StackConfig, namespace: Input<string>) 
 }
 
 /** The ServiceAccount every n8n pod runs as: no API token, no RBAC. */
-export function n8nServiceAccount(config: StackConfig, namespace: Input<string>) {
+export function n8nServiceAccount(props: N8nProps) {
   return {
-    metadata: { name: NAMES.serviceAccount, namespace, labels: labels(labelContext(config), "main") },
+    metadata: { name: NAMES.serviceAccount, namespace: props.ctx.namespace, labels: labels(props.ctx, "main") },
     automountServiceAccountToken: false,
   } satisfies k8s.core.v1.ServiceAccountArgs;
 }

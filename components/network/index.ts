@@ -8,7 +8,8 @@ import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../../config";
 import { cidrContains } from "../kubernetes/cidr";
-import { type ComponentName, labelContext, labels } from "../kubernetes/labels";
+import { type PartContext, partContext } from "../kubernetes/context";
+import { type ComponentName, labels } from "../kubernetes/labels";
 import { PORTS } from "../kubernetes/names";
 import { LEADER_ROLE, ROLE_LABEL } from "../postgres/spilo";
 
@@ -47,8 +48,28 @@ const pods = (...components: ComponentName[]): Endpoint => ({ kind: "pods", comp
 const N8N: ComponentName[] = ["main", "worker", "webhook"];
 
 /** The allowed connections of a stack (the README's "Network policies" table lists them). */
-export function networkFlows(config: StackConfig): Flow[] {
-  const net = config.network;
+/** What the NetworkPolicies take: the stack's context and the settings that open or close flows. */
+export interface NetworkProps {
+  /** Namespace, instance (pods are selected by it), and n8n's version as the version label. */
+  readonly ctx: PartContext;
+  readonly network: StackConfig["network"];
+  /** cert-manager's HTTP-01 solver must be reachable when the program makes Ingresses. */
+  readonly ingressEnabled: boolean;
+  /** KEDA reads the queue length from Redis when it scales the workers. */
+  readonly kedaScaling: boolean;
+}
+
+export function networkProps(config: StackConfig, namespace: Input<string>): NetworkProps {
+  return {
+    ctx: partContext(config, "n8n", namespace),
+    network: config.network,
+    ingressEnabled: config.ingress.enabled,
+    kedaScaling: config.workers.queueScaling === "keda",
+  };
+}
+
+export function networkFlows(props: NetworkProps): Flow[] {
+  const net = props.network;
   const primary: Endpoint = { kind: "pods", components: ["postgres"], extraLabels: { [ROLE_LABEL]: LEADER_ROLE } };
   const prometheus: Endpoint = { kind: "namespace", namespace: net.prometheusNamespace };
   return [
@@ -67,7 +88,7 @@ export function networkFlows(config: StackConfig): Flow[] {
       to: pods("main", "webhook"),
       ports: tcp(PORTS.n8n),
     },
-    ...(config.ingress.enabled
+    ...(props.ingressEnabled
       ? [
           {
             // cert-manager runs its HTTP-01 solver in the Ingress's namespace; the controller must reach it.
@@ -116,7 +137,7 @@ export function networkFlows(config: StackConfig): Flow[] {
     { name: "prometheus-to-n8n", from: prometheus, to: pods(...N8N), ports: tcp(PORTS.n8n) },
     { name: "prometheus-to-postgres", from: prometheus, to: pods("postgres"), ports: tcp(PORTS.patroni) },
     { name: "prometheus-to-redis", from: prometheus, to: pods("redis"), ports: tcp(PORTS.redisExporter) },
-    ...(config.workers.queueScaling === "keda"
+    ...(props.kedaScaling
       ? [
           {
             name: "keda-to-redis",
@@ -130,23 +151,23 @@ export function networkFlows(config: StackConfig): Flow[] {
 }
 
 /** Label selector of an in-namespace endpoint. */
-function podSelector(config: StackConfig, e: Endpoint) {
+function podSelector(ctx: PartContext, e: Endpoint) {
   if (e.kind === "all") return {};
   if (e.kind === "labelled") return { matchLabels: e.labels };
   if (e.kind !== "pods") throw new Error(`${e.kind} endpoints select no pods of this namespace`);
   return {
-    matchLabels: { "app.kubernetes.io/instance": config.stack, ...(e.extraLabels ?? {}) },
+    matchLabels: { "app.kubernetes.io/instance": ctx.instance, ...(e.extraLabels ?? {}) },
     matchExpressions: [{ key: "app.kubernetes.io/component", operator: "In", values: [...e.components] }],
   };
 }
 
 /** NetworkPolicy peers for an endpoint seen from this namespace. */
-function peers(config: StackConfig, e: Endpoint) {
+function peers(ctx: PartContext, e: Endpoint) {
   switch (e.kind) {
     case "all":
     case "pods":
     case "labelled":
-      return [{ podSelector: podSelector(config, e) }];
+      return [{ podSelector: podSelector(ctx, e) }];
     case "namespace":
       return [
         {
@@ -165,9 +186,9 @@ function peers(config: StackConfig, e: Endpoint) {
 
 const inNamespace = (e: Endpoint) => e.kind === "all" || e.kind === "pods" || e.kind === "labelled";
 
-export function defaultDenyPolicy(config: StackConfig, namespace: Input<string>) {
+export function defaultDenyPolicy(ctx: PartContext) {
   return {
-    metadata: { name: "default-deny", namespace, labels: labels(labelContext(config), "network") },
+    metadata: { name: "default-deny", namespace: ctx.namespace, labels: labels(ctx, "network") },
     spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
   } satisfies k8s.networking.v1.NetworkPolicyArgs;
 }
@@ -176,11 +197,11 @@ export function defaultDenyPolicy(config: StackConfig, namespace: Input<string>)
  * The policies of one flow: an egress policy on the source when the source is in this namespace,
  * an ingress policy on the destination when the destination is.
  */
-export function flowPolicies(config: StackConfig, namespace: Input<string>, flow: Flow) {
+export function flowPolicies(ctx: PartContext, flow: Flow) {
   const meta = (direction: string) => ({
     name: `allow-${flow.name}-${direction}`,
-    namespace,
-    labels: labels(labelContext(config), "network"),
+    namespace: ctx.namespace,
+    labels: labels(ctx, "network"),
   });
   const ports = flow.ports.map((p) => ({ port: p.port, protocol: p.protocol }));
   const out = [];
@@ -188,9 +209,9 @@ export function flowPolicies(config: StackConfig, namespace: Input<string>, flow
     out.push({
       metadata: meta("egress"),
       spec: {
-        podSelector: podSelector(config, flow.from),
+        podSelector: podSelector(ctx, flow.from),
         policyTypes: ["Egress"],
-        egress: [{ to: peers(config, flow.to), ports }],
+        egress: [{ to: peers(ctx, flow.to), ports }],
       },
     });
   }
@@ -198,31 +219,23 @@ export function flowPolicies(config: StackConfig, namespace: Input<string>, flow
     out.push({
       metadata: meta("ingress"),
       spec: {
-        podSelector: podSelector(config, flow.to),
+        podSelector: podSelector(ctx, flow.to),
         policyTypes: ["Ingress"],
-        ingress: [{ from: peers(config, flow.from), ports }],
+        ingress: [{ from: peers(ctx, flow.from), ports }],
       },
     });
   }
   return out;
 }
 
-export function networkPolicies(config: StackConfig, namespace: Input<string>) {
-  return [
-    defaultDenyPolicy(config, namespace),
-    ...networkFlows(config).flatMap((f) => flowPolicies(config, namespace, f)),
-  ];
-}
-
-export interface N8nNetworkPoliciesArgs {
-  config: StackConfig;
-  namespace: pulumi.Input<string>;
+export function networkPolicies(props: NetworkProps) {
+  return [defaultDenyPolicy(props.ctx), ...networkFlows(props).flatMap((f) => flowPolicies(props.ctx, f))];
 }
 
 export class N8nNetworkPolicies extends pulumi.ComponentResource {
-  constructor(name: string, args: N8nNetworkPoliciesArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: NetworkProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:network:N8nNetworkPolicies", name, {}, opts);
-    for (const policy of networkPolicies(args.config, args.namespace)) {
+    for (const policy of networkPolicies(args)) {
       new k8s.networking.v1.NetworkPolicy(`${name}-${policy.metadata.name}`, policy, { parent: this });
     }
     this.registerOutputs({});

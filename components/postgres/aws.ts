@@ -5,8 +5,8 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../../config";
 import { NAMES } from "../kubernetes/names";
+import type { PostgresProps } from "./props";
 import { DUMP_PREFIX, walPrefix } from "./spilo";
 
 export interface PolicyDocument {
@@ -187,10 +187,6 @@ function secureBucket(name: string, args: SecureBucketArgs, parent: pulumi.Resou
   return bucket;
 }
 
-export interface PostgresBackupStorageArgs {
-  config: StackConfig;
-}
-
 /** An identity that may act on the buckets: an IRSA role per ServiceAccount, or one static IAM user. */
 export interface BackupIdentities {
   archiveRoleArn?: pulumi.Output<string>;
@@ -204,18 +200,17 @@ export class PostgresBackupStorage extends pulumi.ComponentResource {
   readonly dumpBucket?: pulumi.Output<string>;
   readonly identities: BackupIdentities;
 
-  constructor(name: string, args: PostgresBackupStorageArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, props: PostgresProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:postgres:PostgresBackupStorage", name, {}, opts);
-    const { config } = args;
-    const a = config.postgres.archive;
-    const dump = config.postgres.backup.dump;
-    const tags = { "n8n-cluster/stack": config.stack, "n8n-cluster/namespace": config.namespace };
+    const a = props.postgres.archive;
+    const dump = props.postgres.backup.dump;
+    const tags = { "n8n-cluster/stack": props.ctx.instance, "n8n-cluster/namespace": props.namespaceName };
 
     const wal = secureBucket(
       `${name}-wal`,
       {
         bucket: a.bucketName,
-        bucketPrefix: `n8n-${config.stack}-wal-`,
+        bucketPrefix: `n8n-${props.ctx.instance}-wal-`,
         kmsKeyArn: a.kmsKeyArn,
         noncurrentDays: a.retentionDays,
         tags,
@@ -227,7 +222,7 @@ export class PostgresBackupStorage extends pulumi.ComponentResource {
           `${name}-dump`,
           {
             bucket: dump.bucketName,
-            bucketPrefix: `n8n-${config.stack}-dump-`,
+            bucketPrefix: `n8n-${props.ctx.instance}-dump-`,
             kmsKeyArn: a.kmsKeyArn,
             noncurrentDays: 1,
             objectLock: { mode: dump.lockMode, days: dump.retentionDays },
@@ -245,7 +240,7 @@ export class PostgresBackupStorage extends pulumi.ComponentResource {
     if (identity.kind === "irsa") {
       const role = (id: string, serviceAccount: string, policy: pulumi.Output<string>) => {
         const trust = JSON.stringify(
-          irsaTrustPolicy(identity.oidcProviderArn, identity.oidcIssuer, config.namespace, serviceAccount),
+          irsaTrustPolicy(identity.oidcProviderArn, identity.oidcIssuer, props.namespaceName, serviceAccount),
         );
         const r = new aws.iam.Role(`${name}-${id}`, { assumeRolePolicy: trust, tags }, { parent: this });
         new aws.iam.RolePolicy(`${name}-${id}-policy`, { role: r.id, policy }, { parent: this });

@@ -4,7 +4,6 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../../config";
 import { PostgresBackupStorage } from "./aws";
 import {
   bootstrapConfigMap,
@@ -15,6 +14,7 @@ import {
   patroniConfigJob,
   patroniConfigMap,
 } from "./jobs";
+import type { PostgresProps } from "./props";
 import {
   awsKeysSecret,
   postgresPdb,
@@ -27,11 +27,6 @@ import {
   walgAwsConfigMap,
 } from "./statefulset";
 
-export interface N8nPostgresArgs {
-  config: StackConfig;
-  namespace: pulumi.Input<string>;
-}
-
 export class N8nPostgres extends pulumi.ComponentResource {
   readonly primaryService: pulumi.Output<string>;
   readonly walBucket?: pulumi.Output<string>;
@@ -39,86 +34,69 @@ export class N8nPostgres extends pulumi.ComponentResource {
   /** Completes once the app role and database exist: n8n should start after it. */
   readonly bootstrap: k8s.batch.v1.Job;
 
-  constructor(name: string, args: N8nPostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, props: PostgresProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:postgres:N8nPostgres", name, {}, opts);
-    const { config, namespace } = args;
     const child = { parent: this };
 
-    const storage = config.postgres.archive.enabled
-      ? new PostgresBackupStorage(`${name}-backups`, { config }, child)
+    const storage = props.postgres.archive.enabled
+      ? new PostgresBackupStorage(`${name}-backups`, props, child)
       : undefined;
     const ids = storage?.identities;
     const keys =
       ids?.accessKeyId && ids.secretAccessKey
-        ? new k8s.core.v1.Secret(
-            `${name}-aws-keys`,
-            awsKeysSecret(config, namespace, ids.accessKeyId, ids.secretAccessKey),
-            child,
-          )
+        ? new k8s.core.v1.Secret(`${name}-aws-keys`, awsKeysSecret(props, ids.accessKeyId, ids.secretAccessKey), child)
         : undefined;
     const target = storage ? { bucket: storage.walBucket, roleArn: ids?.archiveRoleArn } : undefined;
 
-    const sa = new k8s.core.v1.ServiceAccount(
-      `${name}-serviceaccount`,
-      postgresServiceAccount(config, namespace),
-      child,
-    );
+    const sa = new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, postgresServiceAccount(props), child);
     const walgFiles = ids?.archiveRoleArn
       ? new k8s.core.v1.ConfigMap(
           `${name}-walg-aws`,
-          walgAwsConfigMap(config, namespace, ids.archiveRoleArn.apply(walgAwsConfigFor)),
+          walgAwsConfigMap(props, ids.archiveRoleArn.apply(walgAwsConfigFor)),
           child,
         )
       : undefined;
-    const role = new k8s.rbac.v1.Role(`${name}-role`, postgresRole(config, namespace), child);
-    const binding = new k8s.rbac.v1.RoleBinding(`${name}-rolebinding`, postgresRoleBinding(config, namespace), {
+    const role = new k8s.rbac.v1.Role(`${name}-role`, postgresRole(props), child);
+    const binding = new k8s.rbac.v1.RoleBinding(`${name}-rolebinding`, postgresRoleBinding(props), {
       parent: this,
       dependsOn: [role],
     });
-    const services = postgresServices(config, namespace);
+    const services = postgresServices(props);
     const primary = new k8s.core.v1.Service(`${name}-primary`, services.primary, child);
     new k8s.core.v1.Service(`${name}-replicas`, services.replicas, child);
     const headless = new k8s.core.v1.Service(`${name}-headless`, services.headless, child);
-    const patroniFiles = new k8s.core.v1.ConfigMap(`${name}-patroni`, patroniConfigMap(config, namespace), child);
-    const statefulSet = new k8s.apps.v1.StatefulSet(
-      `${name}-statefulset`,
-      postgresStatefulSet(config, namespace, target),
-      {
-        parent: this,
-        dependsOn: [sa, binding, headless, patroniFiles, ...(keys ? [keys] : []), ...(walgFiles ? [walgFiles] : [])],
-      },
-    );
-    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, postgresPdb(config, namespace), child);
+    const patroniFiles = new k8s.core.v1.ConfigMap(`${name}-patroni`, patroniConfigMap(props), child);
+    const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, postgresStatefulSet(props, target), {
+      parent: this,
+      dependsOn: [sa, binding, headless, patroniFiles, ...(keys ? [keys] : []), ...(walgFiles ? [walgFiles] : [])],
+    });
+    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, postgresPdb(props), child);
 
     // The Job's name is fixed, so a changed Job must be deleted before its replacement is created.
-    new k8s.batch.v1.Job(`${name}-patroni-config`, patroniConfigJob(config, namespace), {
+    new k8s.batch.v1.Job(`${name}-patroni-config`, patroniConfigJob(props), {
       parent: this,
       dependsOn: [statefulSet, patroniFiles],
       deleteBeforeReplace: true,
     });
 
-    const files = new k8s.core.v1.ConfigMap(`${name}-bootstrap-files`, bootstrapConfigMap(config, namespace), child);
+    const files = new k8s.core.v1.ConfigMap(`${name}-bootstrap-files`, bootstrapConfigMap(props), child);
     // The Job's name is fixed, so a changed Job must be deleted before its replacement is created.
-    this.bootstrap = new k8s.batch.v1.Job(`${name}-bootstrap`, bootstrapJob(config, namespace), {
+    this.bootstrap = new k8s.batch.v1.Job(`${name}-bootstrap`, bootstrapJob(props), {
       parent: this,
       dependsOn: [statefulSet, files, primary],
       deleteBeforeReplace: true,
     });
 
     if (storage?.dumpBucket) {
-      const dumpSa = new k8s.core.v1.ServiceAccount(
-        `${name}-dump-serviceaccount`,
-        dumpServiceAccount(config, namespace),
-        child,
-      );
+      const dumpSa = new k8s.core.v1.ServiceAccount(`${name}-dump-serviceaccount`, dumpServiceAccount(props), child);
       new k8s.batch.v1.CronJob(
         `${name}-dump`,
-        dumpCronJob(config, namespace, { bucket: storage.dumpBucket, roleArn: ids?.dumpRoleArn }),
+        dumpCronJob(props, { bucket: storage.dumpBucket, roleArn: ids?.dumpRoleArn }),
         { parent: this, dependsOn: [dumpSa, files, ...(keys ? [keys] : [])] },
       );
     }
-    if (config.postgres.outbox.enabled) {
-      new k8s.batch.v1.CronJob(`${name}-outbox-reaper`, outboxReaperCronJob(config, namespace), {
+    if (props.postgres.outbox.enabled) {
+      new k8s.batch.v1.CronJob(`${name}-outbox-reaper`, outboxReaperCronJob(props), {
         parent: this,
         dependsOn: [this.bootstrap],
       });
@@ -134,3 +112,5 @@ export class N8nPostgres extends pulumi.ComponentResource {
     });
   }
 }
+
+export { type PostgresProps, postgresProps } from "./props";

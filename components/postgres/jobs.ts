@@ -6,16 +6,16 @@
 import { createHash } from "node:crypto";
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
-import type { StackConfig } from "../../config";
 import {
   staticKeyEnv,
   webIdentityEnv,
   webIdentityTokenMount,
   webIdentityTokenVolume,
 } from "../kubernetes/aws-identity";
-import { type ComponentName, labelContext, labels } from "../kubernetes/labels";
+import { type ComponentName, labels } from "../kubernetes/labels";
 import { APP_DATABASE, DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../kubernetes/pod-security";
+import type { PostgresProps } from "./props";
 import { DUMP_PREFIX, dcsConfiguration, PATRONI_FILES, RESTAPI_USER } from "./spilo";
 import {
   applyDcsScript,
@@ -29,14 +29,14 @@ import {
 import { meta, SPILO_GID, SPILO_UID, serviceAccount } from "./statefulset";
 
 /** The superuser connection env of a Job that talks to the primary (over TLS). */
-export function superuserConnectionEnv(config: StackConfig) {
+export function superuserConnectionEnv(props: PostgresProps) {
   return [
     { name: "PGHOST", value: NAMES.postgres },
     { name: "PGPORT", value: String(PORTS.postgres) },
     { name: "PGUSER", value: DB_USERS.superuser },
     { name: "PGPASSWORD", valueFrom: secretKeyRef("postgres", "superuserPassword") },
     { name: "PGDATABASE", value: "postgres" },
-    { name: "PGSSLMODE", value: config.postgres.tls ? "require" : "prefer" },
+    { name: "PGSSLMODE", value: props.postgres.tls ? "require" : "prefer" },
     { name: "PGCONNECT_TIMEOUT", value: "10" },
   ];
 }
@@ -54,7 +54,7 @@ type Volume =
   | ReturnType<typeof webIdentityTokenVolume>;
 
 /** A restricted pod spec for short-lived Spilo-image containers (psql, pg_dump). */
-export function jobPodSpec(config: StackConfig, container: JobContainer, volumes: Volume[] = []) {
+export function jobPodSpec(props: PostgresProps, container: JobContainer, volumes: Volume[] = []) {
   return {
     restartPolicy: "Never",
     automountServiceAccountToken: false,
@@ -62,7 +62,7 @@ export function jobPodSpec(config: StackConfig, container: JobContainer, volumes
     securityContext: restrictedPodSecurityContext(SPILO_UID, SPILO_GID),
     containers: [
       {
-        image: config.postgres.image,
+        image: props.postgres.image,
         imagePullPolicy: "IfNotPresent",
         resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
         securityContext: restrictedContainerSecurityContext(),
@@ -74,18 +74,18 @@ export function jobPodSpec(config: StackConfig, container: JobContainer, volumes
 }
 
 /** Files the Jobs run: SQL scripts and the dump uploader. */
-export function bootstrapConfigMap(config: StackConfig, namespace: Input<string>) {
-  const { outbox, backup } = config.postgres;
+export function bootstrapConfigMap(props: PostgresProps) {
+  const { outbox, backup } = props.postgres;
   return {
-    metadata: meta(config, NAMES.postgresBootstrap, namespace),
+    metadata: meta(props, NAMES.postgresBootstrap),
     data: {
       "app-user.sql": appUserSql(),
       "monitoring.sql": monitoringUserSql(),
       ...(outbox.enabled
         ? {
             "outbox.sql": outboxSchemaSql(),
-            "outbox-reaper.sql": outboxReaperSql(config),
-            "exporter-queries.yaml": outboxExporterQueries(config),
+            "outbox-reaper.sql": outboxReaperSql(props),
+            "exporter-queries.yaml": outboxExporterQueries(props),
           }
         : {}),
       ...(backup.dump.enabled ? { "dump.py": dumpScript() } : {}),
@@ -107,24 +107,24 @@ function appEnv() {
 }
 
 /** Connection env of the app role (least privilege) against a Service. */
-function appConnectionEnv(config: StackConfig, host: string) {
+function appConnectionEnv(props: PostgresProps, host: string) {
   return [
     { name: "PGHOST", value: host },
     { name: "PGPORT", value: String(PORTS.postgres) },
     { name: "PGUSER", value: DB_USERS.app },
     { name: "PGPASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
     { name: "PGDATABASE", value: APP_DATABASE },
-    { name: "PGSSLMODE", value: config.postgres.tls ? "require" : "prefer" },
+    { name: "PGSSLMODE", value: props.postgres.tls ? "require" : "prefer" },
     { name: "HOME", value: "/tmp" },
   ];
 }
 
 /** Patroni's dynamic configuration (read by Spilo at creation, applied by the Job later) and the Job's script. */
-export function patroniConfigMap(config: StackConfig, namespace: Input<string>) {
+export function patroniConfigMap(props: PostgresProps) {
   return {
-    metadata: meta(config, NAMES.postgresPatroni, namespace),
+    metadata: meta(props, NAMES.postgresPatroni),
     data: {
-      [PATRONI_FILES.dcs]: `${JSON.stringify(dcsConfiguration(config))}\n`,
+      [PATRONI_FILES.dcs]: `${JSON.stringify(dcsConfiguration(props))}\n`,
       [PATRONI_FILES.apply]: applyDcsScript(),
     },
   } satisfies k8s.core.v1.ConfigMapArgs;
@@ -134,22 +134,22 @@ export function patroniConfigMap(config: StackConfig, namespace: Input<string>) 
  * Applies the dynamic configuration to the running cluster. Its pod template carries a digest of the
  * configuration, so Pulumi replaces (re-runs) the Job exactly when the configuration changes.
  */
-export function patroniConfigJob(config: StackConfig, namespace: Input<string>) {
+export function patroniConfigJob(props: PostgresProps) {
   const digest = createHash("sha256")
-    .update(JSON.stringify(dcsConfiguration(config)))
+    .update(JSON.stringify(dcsConfiguration(props)))
     .digest("hex");
   return {
-    metadata: meta(config, NAMES.postgresPatroniConfig, namespace),
+    metadata: meta(props, NAMES.postgresPatroniConfig),
     spec: {
       backoffLimit: 3,
       activeDeadlineSeconds: 1800,
       template: {
         metadata: {
-          labels: labels(labelContext(config), "postgres-config"),
+          labels: labels(props.ctx, "postgres-config"),
           annotations: { "n8n-cluster/dcs-sha256": digest },
         },
         spec: jobPodSpec(
-          config,
+          props,
           {
             name: "patroni-config",
             command: ["python3", `/patroni/${PATRONI_FILES.apply}`],
@@ -173,30 +173,30 @@ export function patroniConfigJob(config: StackConfig, namespace: Input<string>) 
 }
 
 /** Idempotent Job: create the app role and database (and the outbox), once the primary answers. */
-export function bootstrapJob(config: StackConfig, namespace: Input<string>) {
+export function bootstrapJob(props: PostgresProps) {
   const steps = [
     "until pg_isready --quiet; do echo 'waiting for the primary'; sleep 5; done",
     "psql --no-psqlrc --file=/sql/app-user.sql",
     "psql --no-psqlrc --file=/sql/monitoring.sql",
-    ...(config.postgres.outbox.enabled ? ["psql --no-psqlrc --file=/sql/outbox.sql"] : []),
+    ...(props.postgres.outbox.enabled ? ["psql --no-psqlrc --file=/sql/outbox.sql"] : []),
   ];
   return {
-    metadata: meta(config, NAMES.postgresBootstrap, namespace),
+    metadata: meta(props, NAMES.postgresBootstrap),
     spec: {
       backoffLimit: 10,
       activeDeadlineSeconds: 1800,
       template: {
-        metadata: { labels: labels(labelContext(config), "postgres-bootstrap") },
+        metadata: { labels: labels(props.ctx, "postgres-bootstrap") },
         spec: jobPodSpec(
-          config,
+          props,
           {
             name: "bootstrap",
             command: ["/bin/sh", "-ec", steps.join("\n")],
             env: [
-              ...superuserConnectionEnv(config),
+              ...superuserConnectionEnv(props),
               ...appEnv(),
               { name: "APP_PASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
-              { name: "APP_STATEMENT_TIMEOUT", value: `${config.n8n.statementTimeoutSeconds}s` },
+              { name: "APP_STATEMENT_TIMEOUT", value: `${props.appStatementTimeoutSeconds}s` },
               { name: "MONITORING_USER", value: DB_USERS.monitoring },
               { name: "MONITORING_PASSWORD", valueFrom: secretKeyRef("postgres", "monitoringPassword") },
               { name: "HOME", value: "/tmp" },
@@ -212,16 +212,9 @@ export function bootstrapJob(config: StackConfig, namespace: Input<string>) {
 
 type JobPodSpec = ReturnType<typeof jobPodSpec> & { serviceAccountName?: string };
 
-function cronJob(
-  config: StackConfig,
-  namespace: Input<string>,
-  name: string,
-  component: ComponentName,
-  schedule: string,
-  pod: JobPodSpec,
-) {
+function cronJob(props: PostgresProps, name: string, component: ComponentName, schedule: string, pod: JobPodSpec) {
   return {
-    metadata: meta(config, name, namespace),
+    metadata: meta(props, name),
     spec: {
       schedule,
       concurrencyPolicy: "Forbid",
@@ -232,7 +225,7 @@ function cronJob(
         spec: {
           backoffLimit: 2,
           activeDeadlineSeconds: 6 * 3600,
-          template: { metadata: { labels: labels(labelContext(config), component) }, spec: pod },
+          template: { metadata: { labels: labels(props.ctx, component) }, spec: pod },
         },
       },
     },
@@ -240,8 +233,8 @@ function cronJob(
 }
 
 /** Reads from a replica when there is one, so the dump does not load the primary. */
-function dumpHost(config: StackConfig): string {
-  return config.postgres.instances > 1 ? NAMES.postgresReplicas : NAMES.postgres;
+function dumpHost(props: PostgresProps): string {
+  return props.postgres.instances > 1 ? NAMES.postgresReplicas : NAMES.postgres;
 }
 
 export interface DumpTarget<S extends Input<string> = string> {
@@ -249,28 +242,24 @@ export interface DumpTarget<S extends Input<string> = string> {
   roleArn?: S;
 }
 
-export function dumpServiceAccount(config: StackConfig, namespace: Input<string>) {
-  return serviceAccount(config, NAMES.postgresDump, namespace, false);
+export function dumpServiceAccount(props: PostgresProps) {
+  return serviceAccount(props, NAMES.postgresDump, false);
 }
 
 /** Nightly pg_dump -Fc of the n8n database into the Object Lock bucket. */
-export function dumpCronJob<S extends Input<string>>(
-  config: StackConfig,
-  namespace: Input<string>,
-  target: DumpTarget<S>,
-) {
+export function dumpCronJob<S extends Input<string>>(props: PostgresProps, target: DumpTarget<S>) {
   const credentials = target.roleArn ? webIdentityEnv(target.roleArn, NAMES.postgresDump) : staticKeyEnv();
   const pod = {
     ...jobPodSpec(
-      config,
+      props,
       {
         name: "dump",
         command: ["python3", "/sql/dump.py"],
         env: [
-          ...appConnectionEnv(config, dumpHost(config)),
+          ...appConnectionEnv(props, dumpHost(props)),
           { name: "DUMP_BUCKET", value: target.bucket },
           { name: "DUMP_PREFIX", value: DUMP_PREFIX },
-          { name: "AWS_REGION", value: config.postgres.archive.region },
+          { name: "AWS_REGION", value: props.postgres.archive.region },
           ...credentials,
         ],
         volumeMounts: [...jobMounts, ...(target.roleArn ? [webIdentityTokenMount()] : [])],
@@ -279,20 +268,20 @@ export function dumpCronJob<S extends Input<string>>(
     ),
     serviceAccountName: NAMES.postgresDump,
   };
-  return cronJob(config, namespace, NAMES.postgresDump, "postgres-dump", config.postgres.backup.dump.schedule, pod);
+  return cronJob(props, NAMES.postgresDump, "postgres-dump", props.postgres.backup.dump.schedule, pod);
 }
 
 /** The outbox reaper and pruner, as the app role. */
-export function outboxReaperCronJob(config: StackConfig, namespace: Input<string>) {
+export function outboxReaperCronJob(props: PostgresProps) {
   const pod = jobPodSpec(
-    config,
+    props,
     {
       name: "reaper",
       command: ["psql", "--no-psqlrc", "--file=/sql/outbox-reaper.sql"],
-      env: appConnectionEnv(config, NAMES.postgres),
+      env: appConnectionEnv(props, NAMES.postgres),
       volumeMounts: jobMounts,
     },
     [sqlVolume],
   );
-  return cronJob(config, namespace, NAMES.outboxReaper, "outbox-reaper", config.postgres.outbox.reaperSchedule, pod);
+  return cronJob(props, NAMES.outboxReaper, "outbox-reaper", props.postgres.outbox.reaperSchedule, pod);
 }

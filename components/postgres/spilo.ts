@@ -4,11 +4,12 @@
  * template with ours winning (lists, such as pg_hba, replace Spilo's); `bootstrap.dcs` is written to
  * the DCS once, when the cluster is first initialised.
  */
-import type { StackConfig } from "../../config";
+
 import { memoryBytes, toMebibytes } from "../../config/quantity";
 import { staticKeyEnv } from "../kubernetes/aws-identity";
 import { DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
 import type { EnvVar } from "../n8n/env";
+import type { PostgresProps } from "./props";
 
 /** PostgreSQL major version of the pinned Spilo image (spilo-17); WAL-G paths include it. */
 export const PG_VERSION = 17;
@@ -36,8 +37,8 @@ const mb = (n: number) => `${Math.floor(n)}MB`;
  * maintenance_work_mem 1 GB, work_mem 20 MB at 200 connections, wal_keep_size 1 GB). Local to each
  * member: they follow its memory limit, and a change of the limit restarts the pod anyway.
  */
-export function derivedParameters(config: StackConfig) {
-  const p = config.postgres;
+export function derivedParameters(props: PostgresProps) {
+  const p = props.postgres;
   const memMb = toMebibytes(memoryBytes(p.resources.limits.memory));
   const diskMb = toMebibytes(memoryBytes(p.storageSize));
   return {
@@ -54,9 +55,9 @@ export function derivedParameters(config: StackConfig) {
 }
 
 /** What shared_buffers leaves, shared by every connection running about three sorts at once. */
-export function workMem(config: StackConfig): string {
-  const memMb = toMebibytes(memoryBytes(config.postgres.resources.limits.memory));
-  return mb(clamp((memMb - memMb / 4) / (config.postgres.maxConnections * 3), 4, 256));
+export function workMem(props: PostgresProps): string {
+  const memMb = toMebibytes(memoryBytes(props.postgres.resources.limits.memory));
+  return mb(clamp((memMb - memMb / 4) / (props.postgres.maxConnections * 3), 4, 256));
 }
 
 /**
@@ -64,19 +65,19 @@ export function workMem(config: StackConfig): string {
  * (max_connections, wal_level, ...), and the ones that change without a restart, so that a change
  * reaches the running cluster through Patroni instead of rolling the pods.
  */
-export function dcsParameters(config: StackConfig) {
-  const diskMb = toMebibytes(memoryBytes(config.postgres.storageSize));
+export function dcsParameters(props: PostgresProps) {
+  const diskMb = toMebibytes(memoryBytes(props.postgres.storageSize));
   return {
-    max_connections: String(config.postgres.maxConnections),
+    max_connections: String(props.postgres.maxConnections),
     max_wal_senders: "10",
     max_replication_slots: "10",
     wal_level: "replica",
     wal_keep_size: mb(clamp(diskMb / 20, 256, 1024)),
-    work_mem: workMem(config),
+    work_mem: workMem(props),
     ...LOGGING_PARAMETERS,
     password_encryption: "scram-sha-256",
     // Spilo's default is 1800 s: a quiet database would lose up to 30 minutes.
-    archive_timeout: `${config.postgres.archive.timeoutSeconds}s`,
+    archive_timeout: `${props.postgres.archive.timeoutSeconds}s`,
   };
 }
 
@@ -93,22 +94,22 @@ export const LOGGING_PARAMETERS = {
 } as const;
 
 /** pg_hba: socket and loopback for Spilo's own tools, scram from the pod CIDRs, nothing else. */
-export function pgHba(config: StackConfig): string[] {
-  const host = config.postgres.tls ? "hostssl" : "host";
+export function pgHba(props: PostgresProps): string[] {
+  const host = props.postgres.tls ? "hostssl" : "host";
   return [
     "local all all trust",
     "host all all 127.0.0.1/32 scram-sha-256",
     "host all all ::1/128 scram-sha-256",
     `local replication ${DB_USERS.replication} trust`,
-    ...config.postgres.clientCidrs.map((cidr) => `hostssl replication ${DB_USERS.replication} ${cidr} scram-sha-256`),
-    ...config.postgres.clientCidrs.map((cidr) => `${host} all all ${cidr} scram-sha-256`),
+    ...props.postgres.clientCidrs.map((cidr) => `hostssl replication ${DB_USERS.replication} ${cidr} scram-sha-256`),
+    ...props.postgres.clientCidrs.map((cidr) => `${host} all all ${cidr} scram-sha-256`),
     "host all all all reject",
   ];
 }
 
-/** Patroni's dynamic configuration (the DCS `config`): bootstrap.dcs at creation, then PATCH /config. */
-export function dcsConfiguration(config: StackConfig) {
-  const { patroni } = config.postgres;
+/** Patroni's dynamic configuration (the DCS `config`): bootstrap.dcs at creation, then PATCH /props. */
+export function dcsConfiguration(props: PostgresProps) {
+  const { patroni } = props.postgres;
   return {
     ttl: patroni.ttl,
     loop_wait: patroni.loopWait,
@@ -116,7 +117,7 @@ export function dcsConfiguration(config: StackConfig) {
     maximum_lag_on_failover: patroni.maximumLagOnFailover,
     synchronous_mode: patroni.synchronousMode,
     synchronous_mode_strict: patroni.synchronousModeStrict,
-    postgresql: { parameters: dcsParameters(config) },
+    postgresql: { parameters: dcsParameters(props) },
   };
 }
 
@@ -132,20 +133,20 @@ export const SPILO_REFS = { restapiPassword: "RESTAPI_PASSWORD", bootstrapDcs: "
  * from a Secret, so neither is a literal of the pod template. Only local settings are literal: they
  * take a restart to apply, so a change of them rolls the members, and nothing else does.
  */
-export function spiloConfiguration(config: StackConfig, restapiPassword = `$(${SPILO_REFS.restapiPassword})`) {
+export function spiloConfiguration(props: PostgresProps, restapiPassword = `$(${SPILO_REFS.restapiPassword})`) {
   return {
-    bootstrap: { dcs: dcsConfiguration(config) },
+    bootstrap: { dcs: dcsConfiguration(props) },
     // Unsafe endpoints need these credentials; GET (probes, /metrics, /patroni) stays open.
     restapi: { authentication: { username: RESTAPI_USER, password: restapiPassword } },
     postgresql: {
       parameters: {
-        ...derivedParameters(config),
+        ...derivedParameters(props),
         ssl: "on",
-        archive_mode: config.postgres.archive.enabled ? "on" : "off",
+        archive_mode: props.postgres.archive.enabled ? "on" : "off",
         // Explicit parameters win over everything, DCS included (Patroni: local settings override).
-        ...config.postgres.parameters,
+        ...props.postgres.parameters,
       },
-      pg_hba: pgHba(config),
+      pg_hba: pgHba(props),
     },
   };
 }
@@ -154,10 +155,10 @@ export function spiloConfiguration(config: StackConfig, restapiPassword = `$(${S
  * The SPILO_CONFIGURATION env value: spiloConfiguration with the DCS part and the password left as
  * $(NAME) references. Any other "$(" is escaped as "$$(" so the kubelet leaves it alone.
  */
-export function spiloConfigurationTemplate(config: StackConfig): string {
+export function spiloConfigurationTemplate(props: PostgresProps): string {
   const DCS = "\u0000dcs\u0000";
   const PASSWORD = "\u0000password\u0000";
-  const doc = spiloConfiguration(config, PASSWORD) as Record<string, unknown>;
+  const doc = spiloConfiguration(props, PASSWORD) as Record<string, unknown>;
   doc.bootstrap = { dcs: DCS };
   return JSON.stringify(doc)
     .replaceAll("$(", "$$$$(")
@@ -187,9 +188,9 @@ type Env<S> =
 export const PATRONI_FILES = { dcs: "dcs.json", apply: "apply-dcs.py" } as const;
 
 /** WAL-G to S3: static keys from a Secret, or (IRSA) no credential variable at all. */
-export function archiveEnv<S>(config: StackConfig, target: ArchiveTarget<S>): Env<S>[] {
-  const a = config.postgres.archive;
-  const b = config.postgres.backup;
+export function archiveEnv<S>(props: PostgresProps, target: ArchiveTarget<S>): Env<S>[] {
+  const a = props.postgres.archive;
+  const b = props.postgres.backup;
   return [
     value("USE_WALG_BACKUP", true),
     value("USE_WALG_RESTORE", true),
@@ -208,8 +209,8 @@ export function archiveEnv<S>(config: StackConfig, target: ArchiveTarget<S>): En
 }
 
 /** Point-in-time clone of an archive (Spilo CLONE_* env): bootstraps a new cluster, then runs as usual. */
-export function restoreEnv<S>(config: StackConfig, target: ArchiveTarget<S>): Env<S>[] {
-  const r = config.postgres.restore;
+export function restoreEnv<S>(props: PostgresProps, target: ArchiveTarget<S>): Env<S>[] {
+  const r = props.postgres.restore;
   if (!r) return [];
   return [
     value("CLONE_METHOD", "CLONE_WITH_WALE"),
@@ -218,7 +219,7 @@ export function restoreEnv<S>(config: StackConfig, target: ArchiveTarget<S>): En
     value("CLONE_WAL_BUCKET_SCOPE_PREFIX", ""),
     value("CLONE_WAL_BUCKET_SCOPE_SUFFIX", ""),
     value("CLONE_PGVERSION", PG_VERSION),
-    value("CLONE_AWS_REGION", r.fromRegion ?? config.postgres.archive.region),
+    value("CLONE_AWS_REGION", r.fromRegion ?? props.postgres.archive.region),
     value("CLONE_USE_WALG_RESTORE", true),
     value("CLONE_TARGET_TIME", r.targetTime),
     // With IRSA the clone's WAL-G runs as user postgres too and finds the role in the same files.
@@ -227,8 +228,8 @@ export function restoreEnv<S>(config: StackConfig, target: ArchiveTarget<S>): En
 }
 
 /** The whole env of the Spilo container. */
-export function spiloEnv<S>(config: StackConfig, target: ArchiveTarget<S> | undefined): Env<S>[] {
-  const labels = { "app.kubernetes.io/name": "postgres", "app.kubernetes.io/instance": config.stack };
+export function spiloEnv<S>(props: PostgresProps, target: ArchiveTarget<S> | undefined): Env<S>[] {
+  const labels = { "app.kubernetes.io/name": "postgres", "app.kubernetes.io/instance": props.ctx.instance };
   return [
     value("SCOPE", NAMES.postgres),
     value("PGVERSION", PG_VERSION),
@@ -253,8 +254,8 @@ export function spiloEnv<S>(config: StackConfig, target: ArchiveTarget<S> | unde
       name: SPILO_REFS.bootstrapDcs,
       valueFrom: { configMapKeyRef: { name: NAMES.postgresPatroni, key: PATRONI_FILES.dcs } },
     },
-    value("SPILO_CONFIGURATION", spiloConfigurationTemplate(config)),
+    value("SPILO_CONFIGURATION", spiloConfigurationTemplate(props)),
     value("APIPORT", PORTS.patroni),
-    ...(target ? [...archiveEnv(config, target), ...restoreEnv(config, target)] : []),
+    ...(target ? [...archiveEnv(props, target), ...restoreEnv(props, target)] : []),
   ];
 }

@@ -2,7 +2,7 @@
  * SQL the cluster runs, as text builders: the least-privilege app user and database, the optional
  * integration outbox (claimed with FOR UPDATE SKIP LOCKED; README, PostgreSQL: Outbox) and its reaper. Pure; the Jobs mount these as files.
  */
-import type { StackConfig } from "../../config";
+import type { PostgresProps } from "./props";
 
 /**
  * The idempotent create-or-update of a login role whose password comes from the environment:
@@ -110,8 +110,8 @@ function pruneLoop(status: "done" | "failed", days: number, batch: number): stri
  * The reaper, run as the app role: rows stuck in processing go back to pending, then done and
  * failed rows past their retention are pruned in batches, each batch its own transaction.
  */
-export function outboxReaperSql(config: StackConfig): string {
-  const o = config.postgres.outbox;
+export function outboxReaperSql(props: PostgresProps): string {
+  const o = props.postgres.outbox;
   return `\\set ON_ERROR_STOP on
 UPDATE integration_outbox
    SET status = 'pending', locked_at = NULL, locked_by = NULL, available_at = now()
@@ -200,8 +200,8 @@ print(f"uploaded s3://{bucket}/{key} in {len(parts)} parts")
  * oldest pending age, rows stuck in processing, and failures of the last 24 h by event type.
  * JSON, which is YAML.
  */
-export function outboxExporterQueries(config: StackConfig): string {
-  const stuck = config.postgres.outbox.stuckMinutes;
+export function outboxExporterQueries(props: PostgresProps): string {
+  const stuck = props.postgres.outbox.stuckMinutes;
   return `${JSON.stringify(
     {
       n8n_outbox: {

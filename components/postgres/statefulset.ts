@@ -1,6 +1,5 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
-import type { StackConfig } from "../../config";
 import { memoryBytes, toMebibytes } from "../../config/quantity";
 import {
   WALG_FILES,
@@ -9,7 +8,7 @@ import {
   webIdentityTokenMount,
   webIdentityTokenVolume,
 } from "../kubernetes/aws-identity";
-import { labelContext, labels, selectorLabels } from "../kubernetes/labels";
+import { labels, selectorLabels } from "../kubernetes/labels";
 import {
   APP_DATABASE,
   AWS_KEYS_SECRET,
@@ -24,6 +23,7 @@ import {
   restrictedPodSecurityContext,
   volumeClaimTemplate,
 } from "../kubernetes/pod-security";
+import type { PostgresProps } from "./props";
 import { type ArchiveTarget, LEADER_ROLE, REPLICA_ROLE, ROLE_LABEL, SCOPE_LABEL, spiloEnv } from "./spilo";
 
 /** uid and gid of user postgres in the Spilo image. */
@@ -31,13 +31,17 @@ export const SPILO_UID = 101;
 export const SPILO_GID = 103;
 
 /** The pod labels every Spilo member carries; Patroni adds the role label itself. */
-export function postgresPodLabels(config: StackConfig) {
-  return { ...selectorLabels(labelContext(config), "postgres"), [SCOPE_LABEL]: NAMES.postgres };
+export function postgresPodLabels(props: PostgresProps) {
+  return { ...selectorLabels(props.ctx, "postgres"), [SCOPE_LABEL]: NAMES.postgres };
 }
 
 /** Metadata of a PostgreSQL object: its name, namespace and the part's labels with the Patroni scope. */
-export function meta(config: StackConfig, name: string, namespace: Input<string>) {
-  return { name, namespace, labels: { ...labels(labelContext(config), "postgres"), [SCOPE_LABEL]: NAMES.postgres } };
+export function meta(props: PostgresProps, name: string) {
+  return {
+    name,
+    namespace: props.ctx.namespace,
+    labels: { ...labels(props.ctx, "postgres"), [SCOPE_LABEL]: NAMES.postgres },
+  };
 }
 
 /**
@@ -54,22 +58,22 @@ export function spiloSecurityContext() {
  * pods project their web identity token themselves, and the EKS webhook must not add AWS_ROLE_ARN
  * to the Spilo container (kubernetes/aws-identity.ts says why).
  */
-export function serviceAccount(config: StackConfig, name: string, namespace: Input<string>, automountToken: boolean) {
+export function serviceAccount(props: PostgresProps, name: string, automountToken: boolean) {
   return {
-    metadata: meta(config, name, namespace),
+    metadata: meta(props, name),
     automountServiceAccountToken: automountToken,
   } satisfies k8s.core.v1.ServiceAccountArgs;
 }
 
-export function postgresServiceAccount(config: StackConfig, namespace: Input<string>) {
+export function postgresServiceAccount(props: PostgresProps) {
   // Patroni talks to the Kubernetes API (its DCS): this pod needs its token.
-  return serviceAccount(config, NAMES.postgresServiceAccount, namespace, true);
+  return serviceAccount(props, NAMES.postgresServiceAccount, true);
 }
 
 /** WAL-G's web identity files (IRSA only): `~/.walg.json` and the AWS shared config it names. */
-export function walgAwsConfigMap(config: StackConfig, namespace: Input<string>, awsConfig: Input<string>) {
+export function walgAwsConfigMap(props: PostgresProps, awsConfig: Input<string>) {
   return {
-    metadata: meta(config, NAMES.postgresWalg, namespace),
+    metadata: meta(props, NAMES.postgresWalg),
     data: { "walg.json": walgJson(), config: awsConfig },
   } satisfies k8s.core.v1.ConfigMapArgs;
 }
@@ -80,9 +84,9 @@ export function walgAwsConfigFor(roleArn: string): string {
 }
 
 /** What Patroni's Kubernetes DCS needs in its own namespace, and nothing cluster-wide. */
-export function postgresRole(config: StackConfig, namespace: Input<string>) {
+export function postgresRole(props: PostgresProps) {
   return {
-    metadata: meta(config, NAMES.postgresServiceAccount, namespace),
+    metadata: meta(props, NAMES.postgresServiceAccount),
     rules: [
       {
         apiGroups: [""],
@@ -100,11 +104,11 @@ export function postgresRole(config: StackConfig, namespace: Input<string>) {
   } satisfies k8s.rbac.v1.RoleArgs;
 }
 
-export function postgresRoleBinding(config: StackConfig, namespace: Input<string>) {
+export function postgresRoleBinding(props: PostgresProps) {
   return {
-    metadata: meta(config, NAMES.postgresServiceAccount, namespace),
+    metadata: meta(props, NAMES.postgresServiceAccount),
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: NAMES.postgresServiceAccount },
-    subjects: [{ kind: "ServiceAccount", name: NAMES.postgresServiceAccount, namespace }],
+    subjects: [{ kind: "ServiceAccount", name: NAMES.postgresServiceAccount, namespace: props.ctx.namespace }],
   } satisfies k8s.rbac.v1.RoleBindingArgs;
 }
 
@@ -112,25 +116,25 @@ const pgPort = { name: "postgresql", port: PORTS.postgres, targetPort: "postgres
 const patroniPort = { name: "patroni", port: PORTS.patroni, targetPort: "patroni", protocol: "TCP" };
 const exporterPort = { name: "exporter", port: PORTS.postgresExporter, targetPort: "exporter", protocol: "TCP" };
 
-function serviceMeta(config: StackConfig, name: string, namespace: Input<string>) {
-  const m = meta(config, name, namespace);
+function serviceMeta(props: PostgresProps, name: string) {
+  const m = meta(props, name);
   return { ...m, labels: { ...m.labels, [SERVICE_LABEL]: name } };
 }
 
 /** Primary (read-write), replicas (read-only) and the headless governing Service (also every member's metrics). */
-export function postgresServices(config: StackConfig, namespace: Input<string>) {
-  const pods = postgresPodLabels(config);
+export function postgresServices(props: PostgresProps) {
+  const pods = postgresPodLabels(props);
   return {
     primary: {
-      metadata: serviceMeta(config, NAMES.postgres, namespace),
+      metadata: serviceMeta(props, NAMES.postgres),
       spec: { type: "ClusterIP", selector: { ...pods, [ROLE_LABEL]: LEADER_ROLE }, ports: [pgPort] },
     },
     replicas: {
-      metadata: serviceMeta(config, NAMES.postgresReplicas, namespace),
+      metadata: serviceMeta(props, NAMES.postgresReplicas),
       spec: { type: "ClusterIP", selector: { ...pods, [ROLE_LABEL]: REPLICA_ROLE }, ports: [pgPort] },
     },
     headless: {
-      metadata: serviceMeta(config, NAMES.postgresHeadless, namespace),
+      metadata: serviceMeta(props, NAMES.postgresHeadless),
       spec: {
         clusterIP: "None",
         // Members must find each other before they are ready (a new replica clones from the leader).
@@ -149,11 +153,11 @@ const EXPORTER_QUERIES = "/etc/postgres-exporter";
  * postgres_exporter beside each member, over loopback as the pg_monitor role; with the outbox on,
  * also its custom queries. The image runs as nobody (65534).
  */
-export function postgresExporterContainer(config: StackConfig) {
-  const outbox = config.postgres.outbox.enabled;
+export function postgresExporterContainer(props: PostgresProps) {
+  const outbox = props.postgres.outbox.enabled;
   return {
     name: "exporter",
-    image: config.postgres.exporterImage,
+    image: props.postgres.exporterImage,
     imagePullPolicy: "IfNotPresent",
     env: [
       { name: "DATA_SOURCE_URI", value: `127.0.0.1:${PORTS.postgres}/${APP_DATABASE}?sslmode=disable` },
@@ -173,13 +177,13 @@ export function postgresExporterContainer(config: StackConfig) {
 }
 
 /** The Spilo container: Patroni and PostgreSQL, probed through Patroni's REST API. */
-export function spiloContainer<S extends Input<string>>(config: StackConfig, target: ArchiveTarget<S> | undefined) {
-  const p = config.postgres;
+export function spiloContainer<S extends Input<string>>(props: PostgresProps, target: ArchiveTarget<S> | undefined) {
+  const p = props.postgres;
   return {
     name: "postgres",
     image: p.image,
     imagePullPolicy: "IfNotPresent",
-    env: spiloEnv(config, target),
+    env: spiloEnv(props, target),
     ports: [
       { name: "postgresql", containerPort: PORTS.postgres },
       { name: "patroni", containerPort: PORTS.patroni },
@@ -239,21 +243,20 @@ function walgIdentityVolumes() {
 }
 
 /** /dev/shm for parallel query workers: a quarter of the memory limit, at least 256 Mi. */
-export function shmSize(config: StackConfig): string {
-  return `${Math.max(256, Math.floor(toMebibytes(memoryBytes(config.postgres.resources.limits.memory)) / 4))}Mi`;
+export function shmSize(props: PostgresProps): string {
+  return `${Math.max(256, Math.floor(toMebibytes(memoryBytes(props.postgres.resources.limits.memory)) / 4))}Mi`;
 }
 
 export function postgresStatefulSet<S extends Input<string>>(
-  config: StackConfig,
-  namespace: Input<string>,
+  props: PostgresProps,
   target: ArchiveTarget<S> | undefined,
 ) {
-  const p = config.postgres;
-  const pods = postgresPodLabels(config);
+  const p = props.postgres;
+  const pods = postgresPodLabels(props);
   const onePerNode = { labelSelector: { matchLabels: pods }, topologyKey: "kubernetes.io/hostname" };
   // Production refuses two members on one node; elsewhere it is only preferred, so a one-node
   // staging cluster still schedules.
-  const affinity = config.production
+  const affinity = props.production
     ? { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [onePerNode] } }
     : {
         podAntiAffinity: {
@@ -261,7 +264,7 @@ export function postgresStatefulSet<S extends Input<string>>(
         },
       };
   return {
-    metadata: meta(config, NAMES.postgres, namespace),
+    metadata: meta(props, NAMES.postgres),
     spec: {
       serviceName: NAMES.postgresHeadless,
       replicas: p.instances,
@@ -270,7 +273,7 @@ export function postgresStatefulSet<S extends Input<string>>(
       updateStrategy: { type: "RollingUpdate" },
       selector: { matchLabels: pods },
       template: {
-        metadata: { labels: { ...labels(labelContext(config), "postgres"), [SCOPE_LABEL]: NAMES.postgres } },
+        metadata: { labels: { ...labels(props.ctx, "postgres"), [SCOPE_LABEL]: NAMES.postgres } },
         spec: {
           serviceAccountName: NAMES.postgresServiceAccount,
           securityContext: restrictedPodSecurityContext(SPILO_UID, SPILO_GID),
@@ -286,9 +289,9 @@ export function postgresStatefulSet<S extends Input<string>>(
               labelSelector: { matchLabels: pods },
             },
           ],
-          containers: [spiloContainer(config, target), postgresExporterContainer(config)],
+          containers: [spiloContainer(props, target), postgresExporterContainer(props)],
           volumes: [
-            { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: shmSize(config) } },
+            { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: shmSize(props) } },
             ...(target?.roleArn ? walgIdentityVolumes() : []),
             ...(p.outbox.enabled
               ? [
@@ -310,22 +313,17 @@ export function postgresStatefulSet<S extends Input<string>>(
 }
 
 /** At most one member down by choice; with one instance the drain must wait for nobody. */
-export function postgresPdb(config: StackConfig, namespace: Input<string>) {
+export function postgresPdb(props: PostgresProps) {
   return {
-    metadata: meta(config, NAMES.postgres, namespace),
-    spec: { maxUnavailable: 1, selector: { matchLabels: postgresPodLabels(config) } },
+    metadata: meta(props, NAMES.postgres),
+    spec: { maxUnavailable: 1, selector: { matchLabels: postgresPodLabels(props) } },
   } satisfies k8s.policy.v1.PodDisruptionBudgetArgs;
 }
 
 /** Static AWS keys for WAL-G and the dump job (credentials "static" only). */
-export function awsKeysSecret<S extends Input<string>>(
-  config: StackConfig,
-  namespace: Input<string>,
-  accessKeyId: S,
-  secretAccessKey: S,
-) {
+export function awsKeysSecret<S extends Input<string>>(props: PostgresProps, accessKeyId: S, secretAccessKey: S) {
   return {
-    metadata: meta(config, AWS_KEYS_SECRET.name, namespace),
+    metadata: meta(props, AWS_KEYS_SECRET.name),
     type: "Opaque",
     stringData: {
       [AWS_KEYS_SECRET.keys.accessKeyId]: accessKeyId,

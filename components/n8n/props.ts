@@ -1,0 +1,34 @@
+/** What the n8n part takes: the stack's context and the config sections its processes read. */
+import type { Input } from "@pulumi/pulumi";
+import type { StackConfig } from "../../config";
+import { type PartContext, partContext } from "../kubernetes/context";
+
+export interface N8nProps {
+  /** Namespace, instance, and n8n's version as the version label. */
+  readonly ctx: PartContext;
+  /** The namespace's name, for addresses built before deployment (KEDA's Redis address). */
+  readonly namespaceName: string;
+  /** The public host: N8N_HOST, the webhook and editor URLs. */
+  readonly domain: string;
+  readonly n8n: StackConfig["n8n"];
+  readonly main: StackConfig["main"];
+  readonly workers: StackConfig["workers"];
+  readonly webhooks: StackConfig["webhooks"];
+  readonly runners: StackConfig["runners"];
+  /** n8n connects to PostgreSQL over TLS when the cluster serves it (postgres.tls). */
+  readonly postgresTls: boolean;
+}
+
+export function n8nProps(config: StackConfig, namespace: Input<string>): N8nProps {
+  return {
+    ctx: partContext(config, "n8n", namespace),
+    namespaceName: config.namespace,
+    domain: config.domain,
+    n8n: config.n8n,
+    main: config.main,
+    workers: config.workers,
+    webhooks: config.webhooks,
+    runners: config.runners,
+    postgresTls: config.postgres.tls,
+  };
+}
