@@ -9,8 +9,9 @@ import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { memoryBytes } from "../config/quantity";
 import { type PartContext, partContext } from "./kubernetes/context";
+import { httpGetProbe, resourceRequirements, serviceLabels } from "./kubernetes/fragments";
 import { labels, selectorLabels } from "./kubernetes/labels";
-import { NAMES, PORTS, SERVICE_LABEL, secretKeyRef } from "./kubernetes/names";
+import { NAMES, PORTS, secretKeyRef } from "./kubernetes/names";
 import {
   restrictedContainerSecurityContext,
   restrictedPodSecurityContext,
@@ -112,7 +113,7 @@ export function redisContainer(r: StackConfig["redis"]) {
     startupProbe: cliProbe(5, 120),
     livenessProbe: cliProbe(15, 4),
     readinessProbe: cliProbe(5, 3),
-    resources: { requests: { ...r.resources.requests }, limits: { ...r.resources.limits } },
+    resources: resourceRequirements(r.resources),
     securityContext: restrictedContainerSecurityContext(),
     volumeMounts: [
       { name: "data", mountPath: "/data" },
@@ -134,8 +135,8 @@ export function exporterContainer(r: StackConfig["redis"]) {
       { name: "REDIS_EXPORTER_WEB_LISTEN_ADDRESS", value: `:${PORTS.redisExporter}` },
     ],
     ports: [{ name: "metrics", containerPort: PORTS.redisExporter }],
-    livenessProbe: { httpGet: { path: "/health", port: "metrics" }, periodSeconds: 30, timeoutSeconds: 5 },
-    readinessProbe: { httpGet: { path: "/health", port: "metrics" }, periodSeconds: 15, timeoutSeconds: 5 },
+    livenessProbe: httpGetProbe("/health", "metrics", 30),
+    readinessProbe: httpGetProbe("/health", "metrics", 15),
     resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
     securityContext: { ...restrictedContainerSecurityContext(), runAsUser: EXPORTER_UID, runAsGroup: EXPORTER_UID },
   } satisfies k8s.types.input.core.v1.Container;
@@ -169,7 +170,7 @@ export function redisStatefulSet(p: RedisProps) {
 export function redisService(p: RedisProps) {
   const m = meta(p.ctx, NAMES.redis);
   return {
-    metadata: { ...m, labels: { ...m.labels, [SERVICE_LABEL]: NAMES.redis } },
+    metadata: { ...m, labels: serviceLabels(m.labels, NAMES.redis) },
     spec: {
       type: "ClusterIP",
       selector: selectorLabels(p.ctx, "redis"),

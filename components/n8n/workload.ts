@@ -4,9 +4,9 @@
  * ScaledObject around it. Plain data in, plain Kubernetes specs out.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import type { Resources } from "../../config/presets";
+import { httpGetProbe, resourceRequirements, serviceLabels } from "../kubernetes/fragments";
 import { type ComponentName, labels, selectorLabels } from "../kubernetes/labels";
-import { NAMES, PORTS, SECRETS, SERVICE_LABEL } from "../kubernetes/names";
+import { NAMES, PORTS, SECRETS } from "../kubernetes/names";
 import {
   restrictedContainerSecurityContext,
   restrictedPodSecurityContext,
@@ -48,20 +48,9 @@ function scaledConfig(props: N8nProps, role: ScaledRole) {
   return role === "worker" ? props.workers : props.webhooks;
 }
 
-function resourcesSpec(r: Resources) {
-  return { requests: { ...r.requests }, limits: { ...r.limits } };
-}
-
 export function terminationGracePeriodSeconds(props: N8nProps): number {
   return PRE_STOP_SECONDS + props.n8n.gracefulShutdownSeconds + SHUTDOWN_MARGIN_SECONDS;
 }
-
-const httpProbe = (path: string, port: string, periodSeconds: number, failureThreshold: number) => ({
-  httpGet: { path, port },
-  periodSeconds,
-  timeoutSeconds: 5,
-  failureThreshold,
-});
 
 /**
  * The task-runner launcher as a native sidecar (an init container that keeps running): it starts
@@ -75,8 +64,8 @@ export function runnerSidecar(props: N8nProps) {
     restartPolicy: "Always",
     env: runnerEnv(props),
     ports: [{ name: "runner-health", containerPort: PORTS.runnerHealth }],
-    livenessProbe: httpProbe("/healthz", "runner-health", 15, 4),
-    resources: resourcesSpec(props.runners.resources),
+    livenessProbe: httpGetProbe("/healthz", "runner-health", 15, 4),
+    resources: resourceRequirements(props.runners.resources),
     securityContext: restrictedContainerSecurityContext(),
     volumeMounts: runnerScratch().map((v) => v.mount),
   } satisfies k8s.types.input.core.v1.Container;
@@ -97,11 +86,11 @@ export function n8nContainer(props: N8nProps, role: N8nRole) {
     env: n8nEnv(props, role),
     ports: [{ name: "http", containerPort: PORTS.n8n }],
     // The first start runs database migrations: allow five minutes before liveness applies.
-    startupProbe: httpProbe("/healthz", "http", 5, 60),
-    livenessProbe: httpProbe("/healthz", "http", 15, 4),
-    readinessProbe: httpProbe("/healthz/readiness", "http", 10, 3),
+    startupProbe: httpGetProbe("/healthz", "http", 5, 60),
+    livenessProbe: httpGetProbe("/healthz", "http", 15, 4),
+    readinessProbe: httpGetProbe("/healthz/readiness", "http", 10, 3),
     lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
-    resources: resourcesSpec(workloadConfig(props, role).resources),
+    resources: resourceRequirements(workloadConfig(props, role).resources),
     securityContext: restrictedContainerSecurityContext(),
     volumeMounts: volumes.map((v) => v.mount),
   } satisfies k8s.types.input.core.v1.Container;
@@ -179,7 +168,7 @@ export function n8nService(props: N8nProps, role: N8nRole) {
   const ctx = props.ctx;
   const { name, component } = ROLES[role];
   return {
-    metadata: { name, namespace: props.ctx.namespace, labels: { ...labels(ctx, component), [SERVICE_LABEL]: name } },
+    metadata: { name, namespace: props.ctx.namespace, labels: serviceLabels(labels(ctx, component), name) },
     spec: {
       type: "ClusterIP",
       selector: selectorLabels(ctx, component),

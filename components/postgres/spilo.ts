@@ -7,8 +7,8 @@
 
 import { memoryBytes, toMebibytes } from "../../config/quantity";
 import { staticKeyEnv } from "../kubernetes/aws-identity";
+import { type EnvVar, envValue } from "../kubernetes/fragments";
 import { DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
-import type { EnvVar } from "../n8n/env";
 import type { PostgresProps } from "./props";
 
 /** PostgreSQL major version of the pinned Spilo image (spilo-17); WAL-G paths include it. */
@@ -166,8 +166,6 @@ export function spiloConfigurationTemplate(props: PostgresProps): string {
     .replace(JSON.stringify(PASSWORD), `"$(${SPILO_REFS.restapiPassword})"`);
 }
 
-const value = (name: string, v: string | number | boolean): EnvVar => ({ name, value: String(v) });
-
 /** What the archive env needs from the AWS side (Outputs in the component, plain strings in tests). */
 export interface ArchiveTarget<S = string> {
   bucket: S;
@@ -192,18 +190,18 @@ export function archiveEnv<S>(props: PostgresProps, target: ArchiveTarget<S>): E
   const a = props.postgres.archive;
   const b = props.postgres.backup;
   return [
-    value("USE_WALG_BACKUP", true),
-    value("USE_WALG_RESTORE", true),
+    envValue("USE_WALG_BACKUP", true),
+    envValue("USE_WALG_RESTORE", true),
     { name: "WAL_S3_BUCKET", value: target.bucket },
     // No namespace prefix: the WAL path is exactly spilo/<scope>/wal/<version>, which the IAM policy names.
-    value("WAL_BUCKET_SCOPE_PREFIX", ""),
-    value("WAL_BUCKET_SCOPE_SUFFIX", ""),
-    value("AWS_REGION", a.region),
+    envValue("WAL_BUCKET_SCOPE_PREFIX", ""),
+    envValue("WAL_BUCKET_SCOPE_SUFFIX", ""),
+    envValue("AWS_REGION", a.region),
     ...(a.kmsKeyArn
-      ? [value("WALG_S3_SSE", "aws:kms"), value("WALG_S3_SSE_KMS_ID", a.kmsKeyArn)]
-      : [value("WALG_S3_SSE", "AES256")]),
-    value("BACKUP_SCHEDULE", b.schedule),
-    value("BACKUP_NUM_TO_RETAIN", b.numToRetain),
+      ? [envValue("WALG_S3_SSE", "aws:kms"), envValue("WALG_S3_SSE_KMS_ID", a.kmsKeyArn)]
+      : [envValue("WALG_S3_SSE", "AES256")]),
+    envValue("BACKUP_SCHEDULE", b.schedule),
+    envValue("BACKUP_NUM_TO_RETAIN", b.numToRetain),
     ...(target.roleArn ? [] : staticKeyEnv()),
   ];
 }
@@ -213,15 +211,17 @@ export function restoreEnv<S>(props: PostgresProps, target: ArchiveTarget<S>): E
   const r = props.postgres.restore;
   if (!r) return [];
   return [
-    value("CLONE_METHOD", "CLONE_WITH_WALE"),
-    value("CLONE_SCOPE", r.fromScope ?? NAMES.postgres),
-    r.fromBucket ? value("CLONE_WAL_S3_BUCKET", r.fromBucket) : { name: "CLONE_WAL_S3_BUCKET", value: target.bucket },
-    value("CLONE_WAL_BUCKET_SCOPE_PREFIX", ""),
-    value("CLONE_WAL_BUCKET_SCOPE_SUFFIX", ""),
-    value("CLONE_PGVERSION", PG_VERSION),
-    value("CLONE_AWS_REGION", r.fromRegion ?? props.postgres.archive.region),
-    value("CLONE_USE_WALG_RESTORE", true),
-    value("CLONE_TARGET_TIME", r.targetTime),
+    envValue("CLONE_METHOD", "CLONE_WITH_WALE"),
+    envValue("CLONE_SCOPE", r.fromScope ?? NAMES.postgres),
+    r.fromBucket
+      ? envValue("CLONE_WAL_S3_BUCKET", r.fromBucket)
+      : { name: "CLONE_WAL_S3_BUCKET", value: target.bucket },
+    envValue("CLONE_WAL_BUCKET_SCOPE_PREFIX", ""),
+    envValue("CLONE_WAL_BUCKET_SCOPE_SUFFIX", ""),
+    envValue("CLONE_PGVERSION", PG_VERSION),
+    envValue("CLONE_AWS_REGION", r.fromRegion ?? props.postgres.archive.region),
+    envValue("CLONE_USE_WALG_RESTORE", true),
+    envValue("CLONE_TARGET_TIME", r.targetTime),
     // With IRSA the clone's WAL-G runs as user postgres too and finds the role in the same files.
     ...(target.roleArn ? [] : staticKeyEnv("CLONE_")),
   ];
@@ -231,22 +231,22 @@ export function restoreEnv<S>(props: PostgresProps, target: ArchiveTarget<S>): E
 export function spiloEnv<S>(props: PostgresProps, target: ArchiveTarget<S> | undefined): Env<S>[] {
   const labels = { "app.kubernetes.io/name": "postgres", "app.kubernetes.io/instance": props.ctx.instance };
   return [
-    value("SCOPE", NAMES.postgres),
-    value("PGVERSION", PG_VERSION),
-    value("PGROOT", "/home/postgres/pgdata/pgroot"),
+    envValue("SCOPE", NAMES.postgres),
+    envValue("PGVERSION", PG_VERSION),
+    envValue("PGROOT", "/home/postgres/pgdata/pgroot"),
     { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
     { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
-    value("PGUSER_SUPERUSER", DB_USERS.superuser),
+    envValue("PGUSER_SUPERUSER", DB_USERS.superuser),
     { name: "PGPASSWORD_SUPERUSER", valueFrom: secretKeyRef("postgres", "superuserPassword") },
-    value("PGUSER_STANDBY", DB_USERS.replication),
+    envValue("PGUSER_STANDBY", DB_USERS.replication),
     { name: "PGPASSWORD_STANDBY", valueFrom: secretKeyRef("postgres", "replicationPassword") },
-    value("DCS_ENABLE_KUBERNETES_API", true),
+    envValue("DCS_ENABLE_KUBERNETES_API", true),
     // Endpoints are deprecated from Kubernetes 1.33: Patroni keeps its state in ConfigMaps.
-    value("KUBERNETES_USE_CONFIGMAPS", true),
-    value("KUBERNETES_SCOPE_LABEL", SCOPE_LABEL),
-    value("KUBERNETES_ROLE_LABEL", ROLE_LABEL),
-    value("KUBERNETES_LEADER_LABEL_VALUE", LEADER_ROLE),
-    value("KUBERNETES_LABELS", JSON.stringify(labels)),
+    envValue("KUBERNETES_USE_CONFIGMAPS", true),
+    envValue("KUBERNETES_SCOPE_LABEL", SCOPE_LABEL),
+    envValue("KUBERNETES_ROLE_LABEL", ROLE_LABEL),
+    envValue("KUBERNETES_LEADER_LABEL_VALUE", LEADER_ROLE),
+    envValue("KUBERNETES_LABELS", JSON.stringify(labels)),
     // Referenced by SPILO_CONFIGURATION, so they come first. Changes of the DCS ConfigMap roll no pod:
     // Patroni reads bootstrap.dcs once, at creation; later the patroni-config Job applies it.
     { name: SPILO_REFS.restapiPassword, valueFrom: secretKeyRef("postgres", "patroniApiPassword") },
@@ -254,8 +254,8 @@ export function spiloEnv<S>(props: PostgresProps, target: ArchiveTarget<S> | und
       name: SPILO_REFS.bootstrapDcs,
       valueFrom: { configMapKeyRef: { name: NAMES.postgresPatroni, key: PATRONI_FILES.dcs } },
     },
-    value("SPILO_CONFIGURATION", spiloConfigurationTemplate(props)),
-    value("APIPORT", PORTS.patroni),
+    envValue("SPILO_CONFIGURATION", spiloConfigurationTemplate(props)),
+    envValue("APIPORT", PORTS.patroni),
     ...(target ? [...archiveEnv(props, target), ...restoreEnv(props, target)] : []),
   ];
 }

@@ -8,16 +8,9 @@ import {
   webIdentityTokenMount,
   webIdentityTokenVolume,
 } from "../kubernetes/aws-identity";
+import { httpGetProbe, resourceRequirements, serviceLabels } from "../kubernetes/fragments";
 import { labels, selectorLabels } from "../kubernetes/labels";
-import {
-  APP_DATABASE,
-  AWS_KEYS_SECRET,
-  DB_USERS,
-  NAMES,
-  PORTS,
-  SERVICE_LABEL,
-  secretKeyRef,
-} from "../kubernetes/names";
+import { APP_DATABASE, AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
 import {
   restrictedContainerSecurityContext,
   restrictedPodSecurityContext,
@@ -118,7 +111,7 @@ const exporterPort = { name: "exporter", port: PORTS.postgresExporter, targetPor
 
 function serviceMeta(props: PostgresProps, name: string) {
   const m = meta(props, name);
-  return { ...m, labels: { ...m.labels, [SERVICE_LABEL]: name } };
+  return { ...m, labels: serviceLabels(m.labels, name) };
 }
 
 /** Primary (read-write), replicas (read-only) and the headless governing Service (also every member's metrics). */
@@ -168,8 +161,8 @@ export function postgresExporterContainer(props: PostgresProps) {
         : []),
     ],
     ports: [{ name: "exporter", containerPort: PORTS.postgresExporter }],
-    livenessProbe: { httpGet: { path: "/", port: "exporter" }, periodSeconds: 30, timeoutSeconds: 5 },
-    readinessProbe: { httpGet: { path: "/", port: "exporter" }, periodSeconds: 15, timeoutSeconds: 5 },
+    livenessProbe: httpGetProbe("/", "exporter", 30),
+    readinessProbe: httpGetProbe("/", "exporter", 15),
     resources: { requests: { cpu: "20m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
     securityContext: { ...restrictedContainerSecurityContext(), runAsUser: 65534, runAsGroup: 65534 },
     volumeMounts: outbox ? [{ name: "exporter-queries", mountPath: EXPORTER_QUERIES, readOnly: true }] : [],
@@ -189,24 +182,10 @@ export function spiloContainer<S extends Input<string>>(props: PostgresProps, ta
       { name: "patroni", containerPort: PORTS.patroni },
     ],
     // Bootstrapping or cloning from the archive can take long: an hour before liveness applies.
-    startupProbe: {
-      httpGet: { path: "/liveness", port: "patroni" },
-      periodSeconds: 10,
-      failureThreshold: 360,
-    },
-    livenessProbe: {
-      httpGet: { path: "/liveness", port: "patroni" },
-      periodSeconds: 10,
-      timeoutSeconds: 5,
-      failureThreshold: 6,
-    },
-    readinessProbe: {
-      httpGet: { path: "/readiness", port: "patroni" },
-      periodSeconds: 5,
-      timeoutSeconds: 5,
-      failureThreshold: 3,
-    },
-    resources: { requests: { ...p.resources.requests }, limits: { ...p.resources.limits } },
+    startupProbe: httpGetProbe("/liveness", "patroni", 10, 360, null),
+    livenessProbe: httpGetProbe("/liveness", "patroni", 10, 6),
+    readinessProbe: httpGetProbe("/readiness", "patroni", 5, 3),
+    resources: resourceRequirements(p.resources),
     securityContext: spiloSecurityContext(),
     volumeMounts: [
       { name: "pgdata", mountPath: "/home/postgres/pgdata" },
