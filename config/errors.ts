@@ -46,18 +46,35 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 
 /** Turns zod issues into problems; zod's own texts are replaced by the schema's "must be ..." texts. */
 export function problemsFromZod(error: z.ZodError, raw: unknown): Problem[] {
-  return error.issues.flatMap((issue): Problem[] => {
-    if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => ({
-        path: joinPath([...issue.path, key]),
-        value: valueAt(raw, [...issue.path, key]),
-        message: issue.message,
-      }));
-    }
-    const input = (issue as { input?: unknown }).input;
-    if (input === undefined && issue.code === "invalid_type") {
-      return [{ path: joinPath(issue.path), value: undefined, message: `is required (it ${issue.message})` }];
-    }
-    return [{ path: joinPath(issue.path), value: input, message: issue.message }];
-  });
+  return error.issues.flatMap((issue) => problemsOf(issue, raw)).map(hideEnvValues);
+}
+
+const HIDDEN = "(hidden)";
+
+/** extraEnv values may be credentials written by mistake: a message names them, never shows them. */
+function hideEnvValues(p: Problem): Problem {
+  if (!p.path.includes("extraEnv")) return p;
+  if (p.path.endsWith(".value")) return { ...p, value: p.value === undefined ? undefined : HIDDEN };
+  const hide = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(hide)
+      : v !== null && typeof v === "object"
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === "value" ? HIDDEN : hide(x)]))
+        : v;
+  return { ...p, value: hide(p.value) };
+}
+
+function problemsOf(issue: z.ZodError["issues"][number], raw: unknown): Problem[] {
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((key) => ({
+      path: joinPath([...issue.path, key]),
+      value: valueAt(raw, [...issue.path, key]),
+      message: issue.message,
+    }));
+  }
+  const input = (issue as { input?: unknown }).input;
+  if (input === undefined && issue.code === "invalid_type") {
+    return [{ path: joinPath(issue.path), value: undefined, message: `is required (it ${issue.message})` }];
+  }
+  return [{ path: joinPath(issue.path), value: input, message: issue.message }];
 }

@@ -3,6 +3,7 @@
  * Each rule yields a problem that names the key path, its value and what is allowed. Pure.
  */
 
+import { escapeHatchProblems } from "./escape-hatches";
 import { cpuCores, memoryBytes } from "./quantity";
 import { RESERVED_CONNECTIONS, type StackConfig } from "./resolve";
 
@@ -138,5 +139,5 @@ export const RULES: Rule[] = [
 ];
 
 export function checkRules(config: StackConfig): Problem[] {
-  return RULES.flatMap((rule) => rule(config));
+  return [...RULES.flatMap((rule) => rule(config)), ...escapeHatchProblems(config)];
 }

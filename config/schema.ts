@@ -105,6 +105,79 @@ const scheduling = {
   priorityClassName: dnsLabel.optional().describe("PriorityClass of the pods"),
 };
 
+/** One extra env var: a value, or a key of an existing Secret or ConfigMap (exactly one). */
+const keyRef = strict({
+  name: dnsLabel.describe("Secret or ConfigMap name"),
+  key: z
+    .string({ error: "must be a string" })
+    .regex(/^[-._a-zA-Z0-9]+$/, "must be a Secret or ConfigMap key (letters, digits, '-', '_', '.')"),
+});
+const exactlyOne = (keys: string[]) => (v: Record<string, unknown>) =>
+  keys.filter((k) => v[k] !== undefined).length === 1;
+const extraEnvVar = strict({
+  name: z
+    .string({ error: "must be a string" })
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name (letters, digits, '_')"),
+  value: z.string({ error: "must be a string" }).optional(),
+  secretKeyRef: keyRef.optional(),
+  configMapKeyRef: keyRef.optional(),
+}).refine(exactlyOne(["value", "secretKeyRef", "configMapKeyRef"]), {
+  message: "needs exactly one of value, secretKeyRef or configMapKeyRef",
+});
+const envFromSource = strict({
+  secretRef: dnsLabel.optional(),
+  configMapRef: dnsLabel.optional(),
+}).refine(exactlyOne(["secretRef", "configMapRef"]), { message: "needs exactly one of secretRef or configMapRef" });
+/** A raw Kubernetes volume source, passed through as written. */
+const volumeSource = z.record(z.string(), z.unknown(), { error: "must be a map (a Kubernetes volume source)" });
+const VOLUME_SOURCES = ["secret", "configMap", "emptyDir", "persistentVolumeClaim", "csi", "projected"];
+const extraVolume = strict({
+  name: dnsLabel,
+  ...Object.fromEntries(VOLUME_SOURCES.map((k) => [k, volumeSource.optional()])),
+}).refine(exactlyOne(VOLUME_SOURCES), { message: `needs exactly one source: ${VOLUME_SOURCES.join(", ")}` });
+const extraVolumeMount = strict({
+  name: dnsLabel,
+  mountPath: z.string({ error: "must be a string" }).regex(/^\/./, "must be an absolute path"),
+  readOnly: bool.optional(),
+  subPath: z.string({ error: "must be a string" }).optional(),
+});
+
+/** Escape hatches of a container: what the program does not model, passed through and checked. */
+const containerEscapeHatches = (process: string, names: string) => ({
+  extraEnv: z
+    .array(extraEnvVar)
+    .default([])
+    .describe(
+      `extra env vars of ${process} ({name, value | secretKeyRef | configMapKeyRef}); names must be ones ${names} reads, and none the program sets`,
+    ),
+  envFrom: z
+    .array(envFromSource)
+    .default([])
+    .describe(
+      `Secrets or ConfigMaps whose keys become env vars of ${process} ({secretRef | configMapRef}); not checked`,
+    ),
+  allowUnknownEnv: bool
+    .default(false)
+    .describe(`pass extraEnv names ${names} is not known to read (for a newer release or a fork)`),
+  extraVolumes: z
+    .array(extraVolume)
+    .default([])
+    .describe(`extra volumes of the pods (a name and one Kubernetes volume source: ${VOLUME_SOURCES.join(", ")})`),
+  extraVolumeMounts: z
+    .array(extraVolumeMount)
+    .default([])
+    .describe(`mounts of extraVolumes into ${process} ({name, mountPath, readOnly, subPath})`),
+});
+
+/** Escape hatches of an n8n role: the container's, plus raw affinity for its pods. */
+const escapeHatches = {
+  ...containerEscapeHatches("the n8n container", "the pinned n8n"),
+  affinity: z
+    .record(z.string(), z.unknown(), { error: "must be a map (a Kubernetes affinity)" })
+    .optional()
+    .describe("raw Kubernetes affinity of the pods (none by default: topology spread only)"),
+};
+
 export const PRIVATE_RANGES = [
   "10.0.0.0/8",
   "172.16.0.0/12",
@@ -178,6 +251,7 @@ export const stackConfigSchema = strict({
     replicas: int(1, 10).default(1).describe("main (editor/API) replicas; more than 1 needs n8n.multiMain"),
     dbPoolSize: int(1, 100).optional().describe("DB_POSTGRESDB_POOL_SIZE of main"),
     ...scheduling,
+    ...escapeHatches,
     resources,
   }),
   workers: section({
@@ -191,6 +265,7 @@ export const stackConfigSchema = strict({
       .describe("extra scaling signal on queue length: none, an External metric, or a KEDA ScaledObject"),
     queueTargetPerWorker: int(1, 10_000).default(20).describe("waiting jobs per worker the queue scaler aims for"),
     ...scheduling,
+    ...escapeHatches,
     resources,
   }),
   webhooks: section({
@@ -198,6 +273,7 @@ export const stackConfigSchema = strict({
     ...hpaTargets,
     dbPoolSize: int(1, 100).optional().describe("DB_POSTGRESDB_POOL_SIZE of each webhook processor"),
     ...scheduling,
+    ...escapeHatches,
     resources,
   }),
   runners: section({
@@ -207,6 +283,7 @@ export const stackConfigSchema = strict({
       .describe("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT: idle seconds before a runner exits"),
     maxConcurrency: int(1, 100).default(5).describe("N8N_RUNNERS_MAX_CONCURRENCY"),
     taskTimeoutSeconds: int(1, 86_400).default(300).describe("N8N_RUNNERS_TASK_TIMEOUT in seconds"),
+    ...containerEscapeHatches("the task-runner sidecar (every n8n pod)", "the task runner"),
     resources,
   }),
   postgres: section({

@@ -166,6 +166,42 @@ const INVALID: [string, Record<string, unknown>, string][] = [
     "workers.minReplicas",
   ],
   [
+    "extraEnv name n8n does not read",
+    { ...base, workers: { extraEnv: [{ name: "N8N_NO_SUCH_SETTING", value: "1" }] } },
+    "workers.extraEnv[0].name",
+  ],
+  [
+    "extraEnv that shadows the program",
+    { ...base, main: { extraEnv: [{ name: "N8N_LOG_LEVEL", value: "debug" }] } },
+    "main.extraEnv[0].name",
+  ],
+  [
+    "encryption key through extraEnv",
+    { ...base, webhooks: { allowUnknownEnv: true, extraEnv: [{ name: "N8N_ENCRYPTION_KEY", value: "x" }] } },
+    "webhooks.extraEnv[0].name",
+  ],
+  [
+    "extraEnv with two sources",
+    { ...base, main: { extraEnv: [{ name: "N8N_SMTP_PASS", value: "x", secretKeyRef: { name: "s", key: "k" } }] } },
+    "main.extraEnv[0]",
+  ],
+  [
+    "runner extraEnv the task runner does not read",
+    { ...base, runners: { extraEnv: [{ name: "NODE_FUNCTION_ALLOW_EVERYTHING", value: "*" }] } },
+    "runners.extraEnv[0].name",
+  ],
+  [
+    "mount of an undeclared volume",
+    { ...base, main: { extraVolumeMounts: [{ name: "certs", mountPath: "/certs" }] } },
+    "main.extraVolumeMounts[0].name",
+  ],
+  [
+    "extra volume that reuses a program volume",
+    { ...base, workers: { extraVolumes: [{ name: "tmp", emptyDir: {} }] } },
+    "workers.extraVolumes[0].name",
+  ],
+  ["extra volume without a source", { ...base, workers: { extraVolumes: [{ name: "x" }] } }, "workers.extraVolumes[0]"],
+  [
     "production with one postgres",
     { ...base, production: true, size: "medium", postgres: { instances: 1 } },
     "postgres.instances",
@@ -219,4 +255,19 @@ describe("presets against measured n8n memory (bench/RESULTS.md)", () => {
       }
     },
   );
+});
+
+describe("escape-hatch messages", () => {
+  it("name an extraEnv entry but never show its value", () => {
+    const message = errorOf({
+      ...base,
+      main: { extraEnv: [{ name: "N8N_SMTP_PASS", value: "hunter2-literal", secretKeyRef: { name: "s", key: "k" } }] },
+    }).message;
+    expect(message).toContain("main.extraEnv[0]");
+    expect(message).toContain("N8N_SMTP_PASS");
+    expect(message).not.toContain("hunter2-literal");
+    const typed = errorOf({ ...base, main: { extraEnv: [{ name: "N8N_SMTP_PASS", value: 12345678 }] } }).message;
+    expect(typed).toContain("main.extraEnv[0].value");
+    expect(typed).not.toContain("12345678");
+  });
 });

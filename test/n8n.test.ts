@@ -20,7 +20,7 @@ import { parseStackConfig, type StackConfig } from "../config";
 import type { StackRun } from "../render/run";
 import { findManifest, type PodContainer, podsOf, ROOT, runProgram, runStackFile } from "./harness";
 
-const FIXTURE = join(ROOT, "test", "fixtures", "env-names-2.40.7.txt");
+const FIXTURE = join(ROOT, "config", "env-names", "n8n-2.40.7.txt");
 const ENV_NAMES = new Set(readFileSync(FIXTURE, "utf8").split("\n").filter(Boolean));
 const base = { domain: "n8n.example.com" };
 const cfg = (raw: Record<string, unknown> = {}): StackConfig => parseStackConfig("t", { ...base, ...raw });
@@ -439,5 +439,71 @@ describe("variants under mocks", () => {
       [NAMES.worker]: ["spec.replicas"],
       [NAMES.webhook]: ["spec.replicas"],
     });
+  });
+});
+
+describe("escape hatches", () => {
+  const secretRef = { name: "smtp", key: "password" };
+  const extras = {
+    workers: {
+      extraEnv: [
+        { name: "N8N_SMTP_HOST", value: "smtp.example.com" },
+        { name: "N8N_SMTP_PASS", secretKeyRef: secretRef },
+        { name: "N8N_SMTP_USER", configMapKeyRef: { name: "smtp", key: "user" } },
+      ],
+      envFrom: [{ secretRef: "n8n-extra" }],
+      extraVolumes: [{ name: "ca", configMap: { name: "corporate-ca" } }],
+      extraVolumeMounts: [{ name: "ca", mountPath: "/etc/ssl/corporate", readOnly: true }],
+      affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
+    },
+    runners: {
+      extraEnv: [{ name: "NODE_FUNCTION_ALLOW_EXTERNAL", value: "lodash" }],
+      extraVolumes: [{ name: "runner-config", configMap: { name: "runner-config" } }],
+      extraVolumeMounts: [{ name: "runner-config", mountPath: "/etc/n8n-task-runners.json", subPath: "config.json" }],
+    },
+  };
+  const c = cfg(extras);
+
+  it("adds extraEnv after the program's env, as values or Secret/ConfigMap references", () => {
+    const env = n8nContainer(np(c), "worker").env;
+    const ours = n8nEnv(np(c), "worker").length;
+    expect(env.slice(0, ours)).toEqual(n8nEnv(np(c), "worker"));
+    expect(env.slice(ours)).toEqual([
+      { name: "N8N_SMTP_HOST", value: "smtp.example.com" },
+      { name: "N8N_SMTP_PASS", valueFrom: { secretKeyRef: secretRef } },
+      { name: "N8N_SMTP_USER", valueFrom: { configMapKeyRef: { name: "smtp", key: "user" } } },
+    ]);
+    expect(n8nContainer(np(c), "worker").envFrom).toEqual([{ secretRef: { name: "n8n-extra" } }]);
+  });
+
+  it("mounts extra volumes, sets raw affinity, and leaves the other roles alone", () => {
+    const pod = n8nPodTemplate(np(c), "worker").spec;
+    expect(pod.volumes).toContainEqual({ name: "ca", configMap: { name: "corporate-ca" } });
+    expect(pod.containers[0]?.volumeMounts).toContainEqual({
+      name: "ca",
+      mountPath: "/etc/ssl/corporate",
+      readOnly: true,
+    });
+    expect(pod.affinity).toEqual(extras.workers.affinity);
+    // Worker extras stay on workers: main's container is what it is without them.
+    expect(n8nContainer(np(c), "main")).toEqual(n8nContainer(np(cfg()), "main"));
+    expect(n8nPodTemplate(np(c), "main").spec).not.toHaveProperty("affinity");
+  });
+
+  it("gives the task-runner sidecar its own extras in every pod", () => {
+    const runner = runnerSidecar(np(c));
+    expect(runner.env.at(-1)).toEqual({ name: "NODE_FUNCTION_ALLOW_EXTERNAL", value: "lodash" });
+    expect(runner.volumeMounts).toContainEqual(extras.runners.extraVolumeMounts[0]);
+    for (const role of ["main", "worker"] as const) {
+      expect(n8nPodTemplate(np(c), role).spec.volumes).toContainEqual(extras.runners.extraVolumes[0]);
+    }
+  });
+
+  it("names the pinned n8n cannot read pass with allowUnknownEnv, and nothing changes without extras", () => {
+    const forked = cfg({ main: { allowUnknownEnv: true, extraEnv: [{ name: "MY_FORK_SETTING", value: "1" }] } });
+    expect(n8nContainer(np(forked), "main").env.at(-1)).toEqual({ name: "MY_FORK_SETTING", value: "1" });
+    const plain = n8nContainer(np(cfg()), "main");
+    expect(plain).not.toHaveProperty("envFrom");
+    expect(plain.env).toEqual(n8nEnv(np(cfg()), "main"));
   });
 });

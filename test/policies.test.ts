@@ -497,6 +497,24 @@ describe.each(["staging", "prod"])("stack %s under the whole pack", (stack) => {
   });
 });
 
+describe("escape hatches under the pack", () => {
+  it("a credential passed as a literal extraEnv value is caught; the same name from a Secret passes", async () => {
+    const withLiteral = await runProgram("hatch", {
+      domain: "n8n.example.com",
+      main: { extraEnv: [{ name: "N8N_SMTP_PASS", value: "written-into-the-stack-file" }] },
+    });
+    const caught = (await evaluatePack(withLiteral.resources)).filter((v) => v.level === "mandatory");
+    expect(caught.map((v) => v.policy)).toEqual(["n8n-encryption-key-from-secret"]);
+    expect(caught[0]?.message).toContain("N8N_SMTP_PASS");
+    const fromSecret = await runProgram("hatch", {
+      domain: "n8n.example.com",
+      main: { extraEnv: [{ name: "N8N_SMTP_PASS", secretKeyRef: { name: "smtp", key: "password" } }] },
+    });
+    const clean = (await evaluatePack(fromSecret.resources)).filter((v) => v.level === "mandatory");
+    expect(clean).toEqual([]);
+  });
+});
+
 describe("a stack that scales workers with KEDA under the whole pack", () => {
   it("has one autoscaler per workload, each scaling a workload of the stack", async () => {
     const run = await runProgram("keda", { domain: "n8n.example.com", workers: { queueScaling: "keda" } });

@@ -62,14 +62,46 @@ export function runnerSidecar(props: N8nProps) {
     image: `${props.n8n.runnersImage}:${props.n8n.version}`,
     imagePullPolicy: "IfNotPresent",
     restartPolicy: "Always",
-    env: runnerEnv(props),
+    env: [...runnerEnv(props), ...extraEnvOf(props.runners)],
+    ...envFromOf(props.runners),
     ports: [{ name: "runner-health", containerPort: PORTS.runnerHealth }],
     livenessProbe: httpGetProbe("/healthz", "runner-health", 15, 4),
     resources: resourceRequirements(props.runners.resources),
     securityContext: restrictedContainerSecurityContext(),
-    volumeMounts: runnerScratch().map((v) => v.mount),
+    volumeMounts: [...runnerScratch().map((v) => v.mount), ...props.runners.extraVolumeMounts],
   } satisfies k8s.types.input.core.v1.Container;
 }
+
+/** What a container section of the config adds by hand (the escape hatches). */
+interface ContainerEscapeHatches {
+  extraEnv: { name: string; value?: string; secretKeyRef?: KeyRef; configMapKeyRef?: KeyRef }[];
+  envFrom: { secretRef?: string; configMapRef?: string }[];
+}
+type KeyRef = { name: string; key: string };
+
+/** extraEnv as Kubernetes env vars, after the program's own. */
+function extraEnvOf(c: ContainerEscapeHatches) {
+  return c.extraEnv.map((e) =>
+    e.value !== undefined
+      ? { name: e.name, value: e.value }
+      : e.secretKeyRef
+        ? { name: e.name, valueFrom: { secretKeyRef: { ...e.secretKeyRef } } }
+        : { name: e.name, valueFrom: { configMapKeyRef: { ...(e.configMapKeyRef as KeyRef) } } },
+  );
+}
+
+/** envFrom, only when there is any (an empty list would still change the pod template). */
+function envFromOf(c: ContainerEscapeHatches) {
+  if (c.envFrom.length === 0) return {};
+  return {
+    envFrom: c.envFrom.map((f) =>
+      f.secretRef ? { secretRef: { name: f.secretRef } } : { configMapRef: { name: f.configMapRef as string } },
+    ),
+  };
+}
+
+/** Names of the volumes the program gives every n8n pod (extraVolumes may not reuse them). */
+export const PROGRAM_VOLUMES: string[] = [...n8nScratch(), ...runnerScratch()].map((v) => v.volume.name);
 
 function runnerScratch() {
   return [scratchVolume("runner-tmp", "/tmp"), scratchVolume("runner-home", "/home/runner")];
@@ -78,21 +110,23 @@ function runnerScratch() {
 /** The n8n container of a role. */
 export function n8nContainer(props: N8nProps, role: N8nRole) {
   const volumes = n8nScratch();
+  const w = workloadConfig(props, role);
   return {
     name: "n8n",
     image: `${props.n8n.image}:${props.n8n.version}`,
     imagePullPolicy: "IfNotPresent",
     args: ROLES[role].args(props),
-    env: n8nEnv(props, role),
+    env: [...n8nEnv(props, role), ...extraEnvOf(w)],
+    ...envFromOf(w),
     ports: [{ name: "http", containerPort: PORTS.n8n }],
     // The first start runs database migrations: allow five minutes before liveness applies.
     startupProbe: httpGetProbe("/healthz", "http", 5, 60),
     livenessProbe: httpGetProbe("/healthz", "http", 15, 4),
     readinessProbe: httpGetProbe("/healthz/readiness", "http", 10, 3),
     lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
-    resources: resourceRequirements(workloadConfig(props, role).resources),
+    resources: resourceRequirements(w.resources),
     securityContext: restrictedContainerSecurityContext(),
-    volumeMounts: volumes.map((v) => v.mount),
+    volumeMounts: [...volumes.map((v) => v.mount), ...w.extraVolumeMounts],
   } satisfies k8s.types.input.core.v1.Container;
 }
 
@@ -110,7 +144,12 @@ export function n8nPodTemplate(props: N8nProps, role: N8nRole) {
   const { component, spread } = ROLES[role];
   const w = workloadConfig(props, role);
   const runner = props.runners.enabled ? runnerSidecar(props) : undefined;
-  const volumes = [...n8nScratch().map((v) => v.volume), ...(runner ? runnerScratch().map((v) => v.volume) : [])];
+  const volumes = [
+    ...n8nScratch().map((v) => v.volume),
+    ...(runner ? runnerScratch().map((v) => v.volume) : []),
+    ...w.extraVolumes,
+    ...(runner ? props.runners.extraVolumes : []),
+  ];
   return {
     metadata: { labels: labels(ctx, component) },
     spec: {
@@ -126,6 +165,7 @@ export function n8nPodTemplate(props: N8nProps, role: N8nRole) {
       ...(Object.keys(w.nodeSelector).length > 0 ? { nodeSelector: w.nodeSelector } : {}),
       ...(w.tolerations.length > 0 ? { tolerations: w.tolerations } : {}),
       ...(w.priorityClassName ? { priorityClassName: w.priorityClassName } : {}),
+      ...(w.affinity ? { affinity: w.affinity } : {}),
       ...(spread
         ? {
             topologySpreadConstraints: ["kubernetes.io/hostname", "topology.kubernetes.io/zone"].map((topologyKey) => ({
