@@ -87,8 +87,34 @@ export class MockRecorder implements pulumi.runtime.Mocks {
     if (r) r.urn = urn;
   }
 
-  newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
-    const inputs = unwrapSecrets(args.inputs ?? {}) as Record<string, unknown>;
+  /** Stack transforms (pulumi.runtime.registerResourceTransform), applied as the engine applies them. */
+  private readonly stackTransforms: pulumi.ResourceTransform[] = [];
+
+  registerTransform(transform: pulumi.ResourceTransform): void {
+    this.stackTransforms.push(transform);
+  }
+
+  /**
+   * The inputs after the resource's own transforms, then the stack's, in order, the way the engine
+   * runs them before a provider sees the inputs (the render shows what `pulumi up` would send).
+   */
+  private async transformed(args: pulumi.runtime.MockResourceArgs): Promise<Record<string, unknown>> {
+    let props = unwrapSecrets(args.inputs ?? {}) as Record<string, unknown>;
+    for (const transform of [...((args.transforms ?? []) as pulumi.ResourceTransform[]), ...this.stackTransforms]) {
+      const result = await transform({
+        custom: args.custom ?? false,
+        type: args.type,
+        name: args.name,
+        props,
+        opts: {},
+      });
+      if (result) props = unwrapSecrets(result.props) as Record<string, unknown>;
+    }
+    return props;
+  }
+
+  async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+    const inputs = await this.transformed(args);
     if (args.type !== "pulumi:pulumi:Stack") {
       const registration = this.registrations.get(`${args.type}::${args.name}`);
       this.resources.push({

@@ -14,7 +14,7 @@ import { readStackFile } from "../render/stack-files";
 export const ROOT = resolve(__dirname, "..");
 
 /** Loads index.ts afresh: it registers its resources as it loads. */
-async function loadProgram(): Promise<Record<string, unknown>> {
+export async function loadProgram(): Promise<Record<string, unknown>> {
   vi.resetModules();
   return (await import("..")) as Record<string, unknown>;
 }
