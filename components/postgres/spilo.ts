@@ -107,7 +107,7 @@ export function pgHba(props: PostgresProps): string[] {
   ];
 }
 
-/** Patroni's dynamic configuration (the DCS `config`): bootstrap.dcs at creation, then PATCH /props. */
+/** Patroni's dynamic configuration (the DCS `config`): bootstrap.dcs at creation, then PATCH /config. */
 export function dcsConfiguration(props: PostgresProps) {
   const { patroni } = props.postgres;
   return {
