@@ -46,3 +46,5 @@ export const walArchiveBucket = cluster.walBucket;
 export const dumpBucket = cluster.dumpBucket;
 /** Back this up offline: without it no stored credential can be decrypted. */
 export const encryptionKey = cluster.encryptionKey;
+/** The n8n owner's login (n8n.owner.email): `pulumi stack output ownerPassword --show-secrets`. */
+export const ownerPassword = cluster.ownerPassword;

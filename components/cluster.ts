@@ -28,6 +28,8 @@ export class N8nCluster extends pulumi.ComponentResource {
   readonly url: pulumi.Output<string>;
   readonly secretNames: N8nSecrets["secretNames"];
   readonly encryptionKey: pulumi.Output<string>;
+  /** The n8n instance owner's password (owner@<domain> unless n8n.owner.email says otherwise). */
+  readonly ownerPassword: pulumi.Output<string>;
   readonly walBucket?: pulumi.Output<string>;
   readonly dumpBucket?: pulumi.Output<string>;
 
@@ -76,6 +78,7 @@ export class N8nCluster extends pulumi.ComponentResource {
     this.url = pulumi.output(`https://${config.domain}/`);
     this.secretNames = secrets.secretNames;
     this.encryptionKey = secrets.encryptionKey;
+    this.ownerPassword = secrets.ownerPassword;
     this.walBucket = postgres.walBucket;
     this.dumpBucket = postgres.dumpBucket;
     this.registerOutputs({

@@ -16,12 +16,16 @@ export interface SecretValueSpec {
   key: string;
   /** Length of a generated value: alphanumerics only, so no URL or shell quoting can break it. */
   length: number;
+  /** Also keep the value's bcrypt hash, under this logical key of the same group. */
+  bcryptHashAs?: string;
 }
 
 /** The whole inventory, declared once. 48 alphanumerics is about 285 bits. */
 export const SECRET_VALUES: readonly SecretValueSpec[] = [
   { group: "n8n", key: "encryptionKey", length: 48 },
   { group: "n8n", key: "runnersAuthToken", length: 48 },
+  // The owner logs in with the password; n8n only ever gets its bcrypt hash.
+  { group: "n8n", key: "ownerPassword", length: 32, bcryptHashAs: "ownerPasswordHash" },
   { group: "postgres", key: "superuserPassword", length: 40 },
   { group: "postgres", key: "replicationPassword", length: 40 },
   { group: "postgres", key: "appPassword", length: 40 },
@@ -67,6 +71,8 @@ export class N8nSecrets extends pulumi.ComponentResource {
   readonly secretNames: Record<SecretGroup, pulumi.Output<string>>;
   /** The encryption key (secret output), for an offline backup: `pulumi stack output encryptionKey --show-secrets`. */
   readonly encryptionKey: pulumi.Output<string>;
+  /** The instance owner's password (secret output): `pulumi stack output ownerPassword --show-secrets`. */
+  readonly ownerPassword: pulumi.Output<string>;
 
   constructor(name: string, args: N8nSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:secrets:N8nSecrets", name, {}, opts);
@@ -74,14 +80,15 @@ export class N8nSecrets extends pulumi.ComponentResource {
     const values: Record<SecretGroup, Record<string, pulumi.Output<string>>> = { n8n: {}, postgres: {}, redis: {} };
     for (const spec of SECRET_VALUES) {
       const configured = spec.key === "encryptionKey" ? args.encryptionKey : undefined;
-      const value =
-        configured ??
-        new random.RandomPassword(
-          `${name}-${spec.group}-${spec.key}`,
-          { length: spec.length, special: false, minLower: 4, minUpper: 4, minNumeric: 4 },
-          { parent: this, protect: spec.key === "encryptionKey" && args.protectEncryptionKey },
-        ).result;
-      values[spec.group][spec.key] = pulumi.secret(value);
+      const generated = configured
+        ? undefined
+        : new random.RandomPassword(
+            `${name}-${spec.group}-${spec.key}`,
+            { length: spec.length, special: false, minLower: 4, minUpper: 4, minNumeric: 4 },
+            { parent: this, protect: spec.key === "encryptionKey" && args.protectEncryptionKey },
+          );
+      values[spec.group][spec.key] = pulumi.secret(configured ?? (generated as random.RandomPassword).result);
+      if (spec.bcryptHashAs && generated) values[spec.group][spec.bcryptHashAs] = pulumi.secret(generated.bcryptHash);
     }
 
     const namespace = pulumi.output(args.namespace);
@@ -108,6 +115,11 @@ export class N8nSecrets extends pulumi.ComponentResource {
       pulumi.Output<string>
     >;
     this.encryptionKey = values.n8n.encryptionKey as pulumi.Output<string>;
-    this.registerOutputs({ secretNames: this.secretNames, encryptionKey: this.encryptionKey });
+    this.ownerPassword = values.n8n.ownerPassword as pulumi.Output<string>;
+    this.registerOutputs({
+      secretNames: this.secretNames,
+      encryptionKey: this.encryptionKey,
+      ownerPassword: this.ownerPassword,
+    });
   }
 }

@@ -128,7 +128,10 @@ export function resolveConfig(stack: string, parsed: ParsedConfig) {
     domain: parsed.domain,
     production: parsed.production,
     size: parsed.size,
-    n8n: parsed.n8n,
+    n8n: {
+      ...parsed.n8n,
+      owner: { ...parsed.n8n.owner, email: parsed.n8n.owner.email ?? `owner@${parsed.domain}` },
+    },
     main,
     workers,
     webhooks,

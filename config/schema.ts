@@ -220,6 +220,19 @@ export const stackConfigSchema = strict({
     logLevel: oneOf(["error", "warn", "info", "debug"]).default("info").describe("N8N_LOG_LEVEL"),
     logFormat: oneOf(["text", "json"]).default("json").describe("N8N_LOG_FORMAT; json for log shippers"),
     multiMain: bool.default(false).describe("multi-main (Enterprise licence); without it main.replicas must be 1"),
+    owner: section({
+      managedByEnv: bool
+        .default(true)
+        .describe(
+          "N8N_INSTANCE_OWNER_MANAGED_BY_ENV: the owner account exists from the first start (a generated password, output ownerPassword), so no visitor can claim a fresh instance; false leaves the claim to the first visitor of the editor",
+        ),
+      email: z
+        .email({ error: "must be an e-mail address" })
+        .optional()
+        .describe("the owner's login e-mail; owner@<domain> when unset"),
+      firstName: z.string({ error: "must be a string" }).min(1).default("Instance").describe("the owner's first name"),
+      lastName: z.string({ error: "must be a string" }).min(1).default("Owner").describe("the owner's last name"),
+    }),
     statementTimeoutSeconds: int(1, 86_400)
       .default(300)
       .describe(

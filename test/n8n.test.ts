@@ -208,7 +208,24 @@ describe("n8nEnv (pure)", () => {
       "N8N_PROXY_HOPS",
       "OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS",
       "N8N_DISABLE_PRODUCTION_MAIN_PROCESS",
+      "N8N_INSTANCE_OWNER_MANAGED_BY_ENV",
+      "N8N_INSTANCE_OWNER_EMAIL",
+      "N8N_INSTANCE_OWNER_FIRST_NAME",
+      "N8N_INSTANCE_OWNER_LAST_NAME",
+      "N8N_INSTANCE_OWNER_PASSWORD_HASH",
     ]);
+    // Main sets up the owner from the first start: owner@<domain>, the hash from the Secret.
+    const main = n8nEnv(np(c), "main");
+    expect(main.find((e) => e.name === "N8N_INSTANCE_OWNER_EMAIL")).toEqual({
+      name: "N8N_INSTANCE_OWNER_EMAIL",
+      value: "owner@n8n.example.com",
+    });
+    expect(main.find((e) => e.name === "N8N_INSTANCE_OWNER_PASSWORD_HASH")).toEqual({
+      name: "N8N_INSTANCE_OWNER_PASSWORD_HASH",
+      valueFrom: { secretKeyRef: { name: SECRETS.n8n.name, key: SECRETS.n8n.keys.ownerPasswordHash } },
+    });
+    const unmanaged = n8nEnv(np(cfg({ n8n: { owner: { managedByEnv: false } } })), "main").map((e) => e.name);
+    expect(unmanaged.filter((n) => n.startsWith("N8N_INSTANCE_OWNER_"))).toEqual([]);
     expect(runnerEnv(np(c)).map((e) => e.name)).toEqual([
       "N8N_RUNNERS_TASK_BROKER_URI",
       "N8N_RUNNERS_AUTH_TOKEN",

@@ -20,7 +20,10 @@ describe("secretObject (pure)", () => {
 
   it("every declared Secret key has exactly one value spec", () => {
     const declared = Object.entries(SECRETS).flatMap(([g, s]) => Object.keys(s.keys).map((k) => `${g}.${k}`));
-    expect(SECRET_VALUES.map((v) => `${v.group}.${v.key}`).sort()).toEqual(declared.sort());
+    const specs = SECRET_VALUES.flatMap((v) =>
+      [v.key, ...(v.bcryptHashAs ? [v.bcryptHashAs] : [])].map((k) => `${v.group}.${k}`),
+    );
+    expect(specs.sort()).toEqual(declared.sort());
     for (const v of SECRET_VALUES) expect(v.length).toBeGreaterThanOrEqual(32);
   });
 });
@@ -41,7 +44,15 @@ describe("N8nSecrets under mocks", () => {
     // The Secret object carries the value under its declared key (redacted in manifests).
     const core = findManifest(run, "Secret", SECRETS.n8n.name);
     expect(core.metadata.namespace).toBe("n8n");
-    expect(Object.keys(core.stringData as object).sort()).toEqual(["encryption-key", "runners-auth-token"]);
+    expect(Object.keys(core.stringData as object).sort()).toEqual([
+      "encryption-key",
+      "owner-password",
+      "owner-password-hash",
+      "runners-auth-token",
+    ]);
+    const owner = run.exports.ownerPassword as Parameters<typeof outputValue>[0];
+    expect(await isSecretOutput(owner)).toBe(true);
+    expect(run.secretValues).toContain(await outputValue(owner));
     expect((core.stringData as Record<string, string>)["encryption-key"]).toBe("<secret:n8n-core/encryption-key>");
   });
 

@@ -65,7 +65,13 @@ export const APP_DATABASE = "n8n";
 export const SECRETS = {
   n8n: {
     name: "n8n-core",
-    keys: { encryptionKey: "encryption-key", runnersAuthToken: "runners-auth-token" },
+    keys: {
+      encryptionKey: "encryption-key",
+      runnersAuthToken: "runners-auth-token",
+      /** The instance owner's password (for people), and its bcrypt hash (for n8n). */
+      ownerPassword: "owner-password",
+      ownerPasswordHash: "owner-password-hash",
+    },
   },
   postgres: {
     name: "n8n-postgres-credentials",

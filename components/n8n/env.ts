@@ -106,6 +106,23 @@ function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
   ];
 }
 
+/**
+ * The instance owner, set by main at every start (n8n's owner instance-settings loader: it
+ * overwrites the owner with these values), so a fresh editor has no "claim this instance" page.
+ * n8n gets only the password's bcrypt hash.
+ */
+function ownerEnv(props: N8nProps): EnvVar[] {
+  const o = props.n8n.owner;
+  if (!o.managedByEnv) return [];
+  return [
+    envValue("N8N_INSTANCE_OWNER_MANAGED_BY_ENV", true),
+    envValue("N8N_INSTANCE_OWNER_EMAIL", o.email),
+    envValue("N8N_INSTANCE_OWNER_FIRST_NAME", o.firstName),
+    envValue("N8N_INSTANCE_OWNER_LAST_NAME", o.lastName),
+    { name: "N8N_INSTANCE_OWNER_PASSWORD_HASH", valueFrom: secretKeyRef("n8n", "ownerPasswordHash") },
+  ];
+}
+
 function roleEnv(props: N8nProps, role: N8nRole): EnvVar[] {
   switch (role) {
     case "main":
@@ -115,6 +132,7 @@ function roleEnv(props: N8nProps, role: N8nRole): EnvVar[] {
         envValue("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS", true),
         ...(props.webhooks.enabled ? [envValue("N8N_DISABLE_PRODUCTION_MAIN_PROCESS", true)] : []),
         ...(props.n8n.multiMain ? [envValue("N8N_MULTI_MAIN_SETUP_ENABLED", true)] : []),
+        ...ownerEnv(props),
       ];
     case "worker":
       // The worker's health server serves /healthz, /healthz/readiness and /metrics.

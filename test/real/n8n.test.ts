@@ -402,6 +402,34 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
     await proxy.server.stop();
   });
 
+  it("the owner exists from the first start: it logs in with the generated password, and nobody can claim the instance", async () => {
+    const main = procs.main as Process;
+    const env = resolveEnv(containerOf(find(list, "Deployment", "n8n-main"), "n8n"));
+    const email = env.N8N_INSTANCE_OWNER_EMAIL as string;
+    expect(email).toMatch(/^owner@/);
+    const rest = (path: string, body: unknown) =>
+      fetch(`http://127.0.0.1:${main.port}/rest/${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+    const password = secretValue("n8n-core", "owner-password");
+    const login = await rest("login", { emailOrLdapLoginId: email, password });
+    expect(login.status, await login.clone().text()).toBe(200);
+    expect(((await login.json()) as { data: { role: string } }).data.role).toBe("global:owner");
+    expect((await rest("login", { emailOrLdapLoginId: email, password: "not-the-password-0123456789" })).status).toBe(
+      401,
+    );
+    const claim = await rest("owner/setup", {
+      email: "intruder@example.com",
+      firstName: "I",
+      lastName: "N",
+      password: "Intruder-Password-123",
+    });
+    expect(claim.status).toBe(400);
+  });
+
   it("logs no deprecated or unknown setting", () => {
     for (const [name, p] of Object.entries(procs)) {
       expect(p.server.output.length, name).toBeGreaterThan(0);
