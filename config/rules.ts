@@ -131,6 +131,24 @@ export const RULES: Rule[] = [
       message: "must be >= 2 when production is true (one worker is a single point of failure)",
     }),
   (c) =>
+    when(c.n8n.multiMain && !c.n8n.license, {
+      path: "n8n.license",
+      value: undefined,
+      message: "is required when n8n.multiMain is true: multi-main is an Enterprise feature ({name, key} of a Secret)",
+    }),
+  (c) =>
+    when(c.n8n.smtp.user !== undefined && !c.n8n.smtp.password, {
+      path: "n8n.smtp.password",
+      value: undefined,
+      message: "is required when n8n.smtp.user is set ({name, key} of a Secret holding the SMTP password)",
+    }),
+  (c) =>
+    when(c.n8n.smtp.host === undefined && (c.n8n.smtp.user !== undefined || c.n8n.smtp.sender !== undefined), {
+      path: "n8n.smtp.host",
+      value: undefined,
+      message: "is required when other n8n.smtp keys are set: without a host n8n sends no mail",
+    }),
+  (c) =>
     when(c.production && c.postgres.instances < 2, {
       path: "postgres.instances",
       value: c.postgres.instances,

@@ -110,7 +110,8 @@ const keyRef = strict({
   name: dnsLabel.describe("Secret or ConfigMap name"),
   key: z
     .string({ error: "must be a string" })
-    .regex(/^[-._a-zA-Z0-9]+$/, "must be a Secret or ConfigMap key (letters, digits, '-', '_', '.')"),
+    .regex(/^[-._a-zA-Z0-9]+$/, "must be a Secret or ConfigMap key (letters, digits, '-', '_', '.')")
+    .describe("the key in it"),
 });
 const exactlyOne = (keys: string[]) => (v: Record<string, unknown>) =>
   keys.filter((k) => v[k] !== undefined).length === 1;
@@ -220,6 +221,28 @@ export const stackConfigSchema = strict({
     logLevel: oneOf(["error", "warn", "info", "debug"]).default("info").describe("N8N_LOG_LEVEL"),
     logFormat: oneOf(["text", "json"]).default("json").describe("N8N_LOG_FORMAT; json for log shippers"),
     multiMain: bool.default(false).describe("multi-main (Enterprise licence); without it main.replicas must be 1"),
+    license: keyRef
+      .optional()
+      .describe(
+        "N8N_LICENSE_ACTIVATION_KEY on main, from a key of an existing Secret ({name, key}); needed for Enterprise features such as multi-main",
+      ),
+    smtp: section({
+      host: z
+        .string({ error: "must be a string" })
+        .min(1)
+        .optional()
+        .describe("N8N_SMTP_HOST: main sends invitations and password resets through it; no mail when unset"),
+      port: port.default(465).describe("N8N_SMTP_PORT"),
+      ssl: bool.default(true).describe("N8N_SMTP_SSL: TLS from the first byte (port 465)"),
+      startTls: bool.default(true).describe("N8N_SMTP_STARTTLS: upgrade a plain connection (port 587)"),
+      user: z.string({ error: "must be a string" }).min(1).optional().describe("N8N_SMTP_USER"),
+      password: keyRef.optional().describe("N8N_SMTP_PASS from a key of an existing Secret ({name, key})"),
+      sender: z
+        .string({ error: "must be a string" })
+        .min(3)
+        .optional()
+        .describe('N8N_SMTP_SENDER, e.g. "n8n <n8n@example.com>"'),
+    }),
     owner: section({
       managedByEnv: bool
         .default(true)

@@ -201,6 +201,13 @@ const INVALID: [string, Record<string, unknown>, string][] = [
     "workers.extraVolumes[0].name",
   ],
   ["extra volume without a source", { ...base, workers: { extraVolumes: [{ name: "x" }] } }, "workers.extraVolumes[0]"],
+  ["multi-main without a licence", { ...base, n8n: { multiMain: true }, main: { replicas: 2 } }, "n8n.license"],
+  [
+    "SMTP user without a password",
+    { ...base, n8n: { smtp: { host: "smtp.example.com", user: "n8n" } } },
+    "n8n.smtp.password",
+  ],
+  ["SMTP sender without a host", { ...base, n8n: { smtp: { sender: "n8n <n8n@example.com>" } } }, "n8n.smtp.host"],
   [
     "production with one postgres",
     { ...base, production: true, size: "medium", postgres: { instances: 1 } },

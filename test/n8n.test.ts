@@ -112,7 +112,12 @@ describe("n8nEnv (pure)", () => {
       plain(n8nEnv(np(cfg({ webhooks: { enabled: false } })), "main"), "N8N_DISABLE_PRODUCTION_MAIN_PROCESS"),
     ).toBe(undefined);
     expect(plain(env, "N8N_MULTI_MAIN_SETUP_ENABLED")).toBeUndefined();
-    expect(plain(n8nEnv(np(cfg({ n8n: { multiMain: true } })), "main"), "N8N_MULTI_MAIN_SETUP_ENABLED")).toBe("true");
+    expect(
+      plain(
+        n8nEnv(np(cfg({ n8n: { multiMain: true, license: { name: "n8n-license", key: "activation-key" } } })), "main"),
+        "N8N_MULTI_MAIN_SETUP_ENABLED",
+      ),
+    ).toBe("true");
   });
 
   it("worker: health server on the n8n port", () => {
@@ -337,7 +342,10 @@ describe("pod and workload builders (pure)", () => {
   it("main never overlaps itself; with multi-main it rolls", () => {
     expect(n8nDeployment(np(c), "main").spec.strategy).toEqual({ type: "Recreate" });
     expect(n8nDeployment(np(c), "main").spec.replicas).toBe(1);
-    const multi = cfg({ n8n: { multiMain: true }, main: { replicas: 2 } });
+    const multi = cfg({
+      n8n: { multiMain: true, license: { name: "n8n-license", key: "activation-key" } },
+      main: { replicas: 2 },
+    });
     expect(n8nDeployment(np(multi), "main").spec.strategy.type).toBe("RollingUpdate");
     expect(n8nDeployment(np(multi), "main").spec.replicas).toBe(2);
   });
@@ -439,7 +447,11 @@ describe("variants under mocks", () => {
   });
 
   it("multi-main renders two mains with a rolling update", async () => {
-    const run = await runProgram("mm", { ...base, n8n: { multiMain: true }, main: { replicas: 2 } });
+    const run = await runProgram("mm", {
+      ...base,
+      n8n: { multiMain: true, license: { name: "n8n-license", key: "activation-key" } },
+      main: { replicas: 2 },
+    });
     const main = run.manifests.find((m) => m.kind === "Deployment" && m.metadata.name === NAMES.main);
     expect(main?.spec).toMatchObject({ replicas: 2, strategy: { type: "RollingUpdate" } });
   });
@@ -522,5 +534,57 @@ describe("escape hatches", () => {
     const plain = n8nContainer(np(cfg()), "main");
     expect(plain).not.toHaveProperty("envFrom");
     expect(plain.env).toEqual(n8nEnv(np(cfg()), "main"));
+  });
+});
+
+describe("licence and mail", () => {
+  it("main activates the licence from a Secret and sends mail through SMTP with the password from a Secret", () => {
+    const c = cfg({
+      n8n: {
+        license: { name: "n8n-license", key: "activation-key" },
+        smtp: {
+          host: "smtp.example.com",
+          port: 587,
+          ssl: false,
+          user: "n8n",
+          password: { name: "smtp", key: "password" },
+          sender: "n8n <n8n@example.com>",
+        },
+      },
+    });
+    const main = n8nEnv(np(c), "main");
+    const get = (name: string) => main.find((e) => e.name === name);
+    expect(get("N8N_LICENSE_ACTIVATION_KEY")).toEqual({
+      name: "N8N_LICENSE_ACTIVATION_KEY",
+      valueFrom: { secretKeyRef: { name: "n8n-license", key: "activation-key" } },
+    });
+    expect(get("N8N_SMTP_PASS")).toEqual({
+      name: "N8N_SMTP_PASS",
+      valueFrom: { secretKeyRef: { name: "smtp", key: "password" } },
+    });
+    expect(
+      main
+        .filter((e) => e.name.startsWith("N8N_SMTP_") || e.name === "N8N_EMAIL_MODE")
+        .map((e) => [e.name, "value" in e ? e.value : "<secret>"]),
+    ).toEqual([
+      ["N8N_EMAIL_MODE", "smtp"],
+      ["N8N_SMTP_HOST", "smtp.example.com"],
+      ["N8N_SMTP_PORT", "587"],
+      ["N8N_SMTP_SSL", "false"],
+      ["N8N_SMTP_STARTTLS", "true"],
+      ["N8N_SMTP_USER", "n8n"],
+      ["N8N_SMTP_PASS", "<secret>"],
+      ["N8N_SMTP_SENDER", "n8n <n8n@example.com>"],
+    ]);
+    // Workers and webhook processors neither activate nor mail.
+    for (const role of ["worker", "webhook"] as const) {
+      expect(
+        n8nEnv(np(c), role).some((e) => e.name === "N8N_LICENSE_ACTIVATION_KEY" || e.name.startsWith("N8N_SMTP_")),
+      ).toBe(false);
+    }
+    // Without the keys, nothing of it.
+    expect(n8nEnv(np(cfg()), "main").some((e) => e.name.startsWith("N8N_SMTP_") || e.name === "N8N_EMAIL_MODE")).toBe(
+      false,
+    );
   });
 });

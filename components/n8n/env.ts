@@ -123,6 +123,30 @@ function ownerEnv(props: N8nProps): EnvVar[] {
   ];
 }
 
+/** Main activates the licence (then shared through the database) and sends the user-management mail. */
+function licenseAndMailEnv(props: N8nProps): EnvVar[] {
+  const { license, smtp } = props.n8n;
+  const fromSecret = (name: string, ref: { name: string; key: string }) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
+  });
+  return [
+    ...(license ? [fromSecret("N8N_LICENSE_ACTIVATION_KEY", license)] : []),
+    ...(smtp.host
+      ? [
+          envValue("N8N_EMAIL_MODE", "smtp"),
+          envValue("N8N_SMTP_HOST", smtp.host),
+          envValue("N8N_SMTP_PORT", smtp.port),
+          envValue("N8N_SMTP_SSL", smtp.ssl),
+          envValue("N8N_SMTP_STARTTLS", smtp.startTls),
+          ...(smtp.user ? [envValue("N8N_SMTP_USER", smtp.user)] : []),
+          ...(smtp.password ? [fromSecret("N8N_SMTP_PASS", smtp.password)] : []),
+          ...(smtp.sender ? [envValue("N8N_SMTP_SENDER", smtp.sender)] : []),
+        ]
+      : []),
+  ];
+}
+
 function roleEnv(props: N8nProps, role: N8nRole): EnvVar[] {
   switch (role) {
     case "main":
@@ -133,6 +157,7 @@ function roleEnv(props: N8nProps, role: N8nRole): EnvVar[] {
         ...(props.webhooks.enabled ? [envValue("N8N_DISABLE_PRODUCTION_MAIN_PROCESS", true)] : []),
         ...(props.n8n.multiMain ? [envValue("N8N_MULTI_MAIN_SETUP_ENABLED", true)] : []),
         ...ownerEnv(props),
+        ...licenseAndMailEnv(props),
       ];
     case "worker":
       // The worker's health server serves /healthz, /healthz/readiness and /metrics.
