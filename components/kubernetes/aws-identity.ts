@@ -21,6 +21,7 @@
  * - boto3 (the dump job) takes the standard web identity variables.
  */
 import type { Input } from "@pulumi/pulumi";
+import { envFromSecretKey } from "./fragments";
 import { AWS_KEYS_SECRET } from "./names";
 
 /** The projected ServiceAccount token, where and how the EKS pod-identity webhook would mount it. */
@@ -69,10 +70,10 @@ export function webIdentityEnv<S extends Input<string>>(roleArn: S, sessionName:
 
 /** Static keys from the program's Secret (credentials "static"), optionally under a prefix (Spilo's CLONE_). */
 export function staticKeyEnv(prefix = "") {
-  const ref = (key: string) => ({ secretKeyRef: { name: AWS_KEYS_SECRET.name, key } });
+  const ref = (key: string) => ({ name: AWS_KEYS_SECRET.name, key });
   return [
-    { name: `${prefix}AWS_ACCESS_KEY_ID`, valueFrom: ref(AWS_KEYS_SECRET.keys.accessKeyId) },
-    { name: `${prefix}AWS_SECRET_ACCESS_KEY`, valueFrom: ref(AWS_KEYS_SECRET.keys.secretAccessKey) },
+    envFromSecretKey(`${prefix}AWS_ACCESS_KEY_ID`, ref(AWS_KEYS_SECRET.keys.accessKeyId)),
+    envFromSecretKey(`${prefix}AWS_SECRET_ACCESS_KEY`, ref(AWS_KEYS_SECRET.keys.secretAccessKey)),
   ];
 }
 

@@ -11,6 +11,12 @@ export type EnvVar =
   | { name: string; value: string }
   | { name: string; valueFrom: { secretKeyRef: { name: string; key: string } } };
 
+/** An env var read from a key of a Secret (copied, so no two objects share the reference). */
+export const envFromSecretKey = (name: string, ref: { name: string; key: string }): EnvVar => ({
+  name,
+  valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
+});
+
 /** A plain env var; numbers and booleans as the strings containers see. */
 export const envValue = (name: string, v: string | number | boolean): EnvVar => ({ name, value: String(v) });
 

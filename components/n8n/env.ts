@@ -4,7 +4,7 @@
  * through secretKeyRef.
  */
 
-import { type EnvVar, envValue } from "../kubernetes/fragments";
+import { type EnvVar, envFromSecretKey, envValue } from "../kubernetes/fragments";
 import { APP_DATABASE, DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
 import type { N8nProps } from "./props";
 
@@ -126,12 +126,8 @@ function ownerEnv(props: N8nProps): EnvVar[] {
 /** Main activates the licence (then shared through the database) and sends the user-management mail. */
 function licenseAndMailEnv(props: N8nProps): EnvVar[] {
   const { license, smtp } = props.n8n;
-  const fromSecret = (name: string, ref: { name: string; key: string }) => ({
-    name,
-    valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
-  });
   return [
-    ...(license ? [fromSecret("N8N_LICENSE_ACTIVATION_KEY", license)] : []),
+    ...(license ? [envFromSecretKey("N8N_LICENSE_ACTIVATION_KEY", license)] : []),
     ...(smtp.host
       ? [
           envValue("N8N_EMAIL_MODE", "smtp"),
@@ -140,7 +136,7 @@ function licenseAndMailEnv(props: N8nProps): EnvVar[] {
           envValue("N8N_SMTP_SSL", smtp.ssl),
           envValue("N8N_SMTP_STARTTLS", smtp.startTls),
           ...(smtp.user ? [envValue("N8N_SMTP_USER", smtp.user)] : []),
-          ...(smtp.password ? [fromSecret("N8N_SMTP_PASS", smtp.password)] : []),
+          ...(smtp.password ? [envFromSecretKey("N8N_SMTP_PASS", smtp.password)] : []),
           ...(smtp.sender ? [envValue("N8N_SMTP_SENDER", smtp.sender)] : []),
         ]
       : []),

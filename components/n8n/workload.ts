@@ -4,7 +4,7 @@
  * ScaledObject around it. Plain data in, plain Kubernetes specs out.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { httpGetProbe, resourceRequirements, serviceLabels } from "../kubernetes/fragments";
+import { envFromSecretKey, httpGetProbe, resourceRequirements, serviceLabels } from "../kubernetes/fragments";
 import { type ComponentName, labels, selectorLabels } from "../kubernetes/labels";
 import { NAMES, PORTS, SECRETS } from "../kubernetes/names";
 import {
@@ -85,7 +85,7 @@ function extraEnvOf(c: ContainerEscapeHatches) {
     e.value !== undefined
       ? { name: e.name, value: e.value }
       : e.secretKeyRef
-        ? { name: e.name, valueFrom: { secretKeyRef: { ...e.secretKeyRef } } }
+        ? envFromSecretKey(e.name, e.secretKeyRef)
         : { name: e.name, valueFrom: { configMapKeyRef: { ...(e.configMapKeyRef as KeyRef) } } },
   );
 }
