@@ -6,7 +6,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { N8nCluster } from "./components/cluster";
-import { partVersion } from "./components/kubernetes/labels";
+import { partContext } from "./components/kubernetes/context";
 import { namespaceObject } from "./components/kubernetes/namespace";
 import { awsProviderArgs, providerArgs } from "./components/kubernetes/provider";
 import { ConfigError } from "./config";
@@ -29,7 +29,7 @@ const provider = new k8s.Provider("k8s", providerArgs(config.kubernetes));
 const awsProvider = new aws.Provider("aws", awsProviderArgs(config.postgres.archive.region));
 const namespace = new k8s.core.v1.Namespace(
   "namespace",
-  namespaceObject(config.namespace, { instance: config.stack, version: partVersion(config, "n8n") }),
+  namespaceObject(config.namespace, partContext(config, "n8n", config.namespace)),
   { provider },
 );
 

@@ -553,16 +553,17 @@ export const pdbForReplicated: StackValidationPolicy = {
   enforcementLevel: "advisory",
   validateStack: (args, report) => {
     const pdbs = args.resources.filter((r) => r.type === K8S.pdb);
-    const hpaMax = new Map<string, number>();
-    for (const h of args.resources.filter((r) => r.type === K8S.hpa)) {
-      const spec = (h.props.spec ?? {}) as { scaleTargetRef?: { name?: string }; maxReplicas?: number };
-      if (spec.scaleTargetRef?.name) hpaMax.set(`${namespaceOf(h)}/${spec.scaleTargetRef.name}`, spec.maxReplicas ?? 1);
+    // The maximum any autoscaler (HPA or KEDA ScaledObject) may scale a workload to.
+    const scaledMax = new Map<string, number>();
+    for (const a of autoscalers(args.resources)) {
+      const key = `${a.namespace}/${a.target.kind}/${a.target.name}`;
+      scaledMax.set(key, Math.max(scaledMax.get(key) ?? 0, a.maxReplicas));
     }
     for (const w of args.resources.filter((r) => SCALABLE.includes(r.type))) {
       const name = nameOf(w.props, w.name);
       const replicas = Math.max(
         ((w.props.spec as Json | undefined)?.replicas as number | undefined) ?? 1,
-        hpaMax.get(`${namespaceOf(w)}/${name}`) ?? 0,
+        scaledMax.get(`${namespaceOf(w)}/${KIND_OF_TYPE[w.type]}/${name}`) ?? 0,
       );
       if (replicas <= 1) continue;
       const labels = podTemplateOf(w.type, w.props)?.metadata?.labels ?? {};

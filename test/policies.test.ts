@@ -522,6 +522,22 @@ describe("a stack that scales workers with KEDA under the whole pack", () => {
     const found = (await evaluatePack(run.resources)).filter((v) => v.policy === "autoscaler-targets");
     expect(found).toEqual([]);
   });
+
+  it("counts the ScaledObject's maximum when it looks for a PDB", async () => {
+    const run = await runProgram("keda", {
+      domain: "n8n.example.com",
+      workers: { queueScaling: "keda", minReplicas: 1 },
+    });
+    const withoutPdb = run.resources.filter(
+      (r) =>
+        !(
+          r.type === "kubernetes:policy/v1:PodDisruptionBudget" &&
+          (r.inputs.metadata as { name?: string }).name === "n8n-worker"
+        ),
+    );
+    const found = (await evaluatePack(withoutPdb)).filter((v) => v.policy === "pdb-for-replicated");
+    expect(found.map((v) => v.message)).toEqual([expect.stringContaining("n8n-worker")]);
+  });
 });
 
 describe("stack policies on their own", () => {

@@ -18,8 +18,7 @@ function parse(cidr: string): { base: number; bits: number } {
   const [ip, bits] = cidr.split("/");
   const n = Number(bits);
   if (ip === undefined || !Number.isInteger(n) || n < 0 || n > 32) throw new Error(`not an IPv4 CIDR: ${cidr}`);
-  const mask = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
-  return { base: (ipToInt(ip) & mask) >>> 0, bits: n };
+  return { base: (ipToInt(ip) & maskOf(n)) >>> 0, bits: n };
 }
 
 function maskOf(bits: number): number {

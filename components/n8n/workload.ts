@@ -72,12 +72,8 @@ export function runnerSidecar(props: N8nProps) {
   } satisfies k8s.types.input.core.v1.Container;
 }
 
-/** What a container section of the config adds by hand (the escape hatches). */
-interface ContainerEscapeHatches {
-  extraEnv: { name: string; value?: string; secretKeyRef?: KeyRef; configMapKeyRef?: KeyRef }[];
-  envFrom: { secretRef?: string; configMapRef?: string }[];
-}
-type KeyRef = { name: string; key: string };
+/** What a container section of the config adds by hand (the escape hatches; same in every role's section). */
+type ContainerEscapeHatches = Pick<N8nProps["runners"], "extraEnv" | "envFrom">;
 
 /** extraEnv as Kubernetes env vars, after the program's own. */
 function extraEnvOf(c: ContainerEscapeHatches) {
@@ -86,7 +82,7 @@ function extraEnvOf(c: ContainerEscapeHatches) {
       ? { name: e.name, value: e.value }
       : e.secretKeyRef
         ? envFromSecretKey(e.name, e.secretKeyRef)
-        : { name: e.name, valueFrom: { configMapKeyRef: { ...(e.configMapKeyRef as KeyRef) } } },
+        : { name: e.name, valueFrom: { configMapKeyRef: { ...(e.configMapKeyRef as { name: string; key: string }) } } },
   );
 }
 
