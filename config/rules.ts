@@ -68,6 +68,12 @@ export const RULES: Rule[] = [
     });
   },
   (c) =>
+    when(c.n8n.executions.timeoutSeconds > c.n8n.executions.maxTimeoutSeconds, {
+      path: "n8n.executions.timeoutSeconds",
+      value: c.n8n.executions.timeoutSeconds,
+      message: `must be <= n8n.executions.maxTimeoutSeconds (${c.n8n.executions.maxTimeoutSeconds}): a leaving worker drains only that long`,
+    }),
+  (c) =>
     when(c.postgres.patroni.synchronousMode && c.postgres.instances < 2, {
       path: "postgres.patroni.synchronousMode",
       value: true,

@@ -281,6 +281,11 @@ export const stackConfigSchema = strict({
       saveOnError: oneOf(["all", "none"]).default("all").describe("EXECUTIONS_DATA_SAVE_ON_ERROR"),
       saveManual: bool.default(true).describe("EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS"),
       timeoutSeconds: int(-1, 86_400).default(3600).describe("EXECUTIONS_TIMEOUT in seconds; -1 disables it"),
+      maxTimeoutSeconds: int(60, 86_400)
+        .default(3600)
+        .describe(
+          "EXECUTIONS_TIMEOUT_MAX: the longest timeout a workflow may set; a leaving worker drains this long plus n8n.gracefulShutdownSeconds",
+        ),
     }),
   }),
   main: section({

@@ -101,3 +101,60 @@ export function mountedConfigMapFiles(
   }
   return files;
 }
+
+/** How the kubelet stops a container of a pod: its preStop sleep and the pod's grace period. */
+export interface PodTermination {
+  preStopSeconds: number;
+  graceSeconds: number;
+}
+
+/** The termination settings of the `n8n` container of a rendered Deployment. */
+export function podTermination(deployment: Manifest, container = "n8n"): PodTermination {
+  const spec = (
+    deployment.spec as {
+      template: {
+        spec: {
+          terminationGracePeriodSeconds?: number;
+          containers: { name: string; lifecycle?: { preStop?: { sleep?: { seconds: number } } } }[];
+        };
+      };
+    }
+  ).template.spec;
+  const c = spec.containers.find((x) => x.name === container);
+  return {
+    preStopSeconds: c?.lifecycle?.preStop?.sleep?.seconds ?? 0,
+    // Kubernetes' default when the pod does not say.
+    graceSeconds: spec.terminationGracePeriodSeconds ?? 30,
+  };
+}
+
+interface Signalable {
+  alive: boolean;
+  signal(sig: NodeJS.Signals): void;
+}
+
+/**
+ * Terminates a process the way the kubelet stops a container (kuberuntime_container.go,
+ * killContainer): the pod is marked terminating (`onTerminating`: the endpoints controller drops it
+ * meanwhile), the preStop hook runs inside the grace period, then SIGTERM, and SIGKILL when the
+ * grace period (counted from the start, never less than 2 s after the hook) runs out.
+ */
+export async function terminate(
+  server: Signalable,
+  t: PodTermination,
+  onTerminating?: () => void | Promise<void>,
+): Promise<{ seconds: number; killed: boolean }> {
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  await onTerminating?.();
+  await new Promise((r) => setTimeout(r, Math.min(t.preStopSeconds, t.graceSeconds) * 1000));
+  const killAt = Math.max(t.graceSeconds, elapsed() + 2);
+  server.signal("SIGTERM");
+  while (server.alive && elapsed() < killAt) await new Promise((r) => setTimeout(r, 100));
+  const killed = server.alive;
+  if (killed) {
+    server.signal("SIGKILL");
+    while (server.alive) await new Promise((r) => setTimeout(r, 50));
+  }
+  return { seconds: elapsed(), killed };
+}

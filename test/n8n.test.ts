@@ -196,6 +196,7 @@ describe("n8nEnv (pure)", () => {
       "EXECUTIONS_DATA_SAVE_ON_ERROR",
       "EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS",
       "EXECUTIONS_TIMEOUT",
+      "EXECUTIONS_TIMEOUT_MAX",
       "N8N_RUNNERS_MODE",
       "N8N_RUNNERS_AUTH_TOKEN",
       "N8N_RUNNERS_BROKER_LISTEN_ADDRESS",
@@ -310,9 +311,23 @@ describe("pod and workload builders (pure)", () => {
 
   it("grace period covers n8n's graceful shutdown plus the preStop pause", () => {
     const c2 = cfg({ n8n: { gracefulShutdownSeconds: 120 } });
+    for (const role of ["main", "webhook"] as const) {
+      const t = n8nPodTemplate(np(c2), role);
+      expect(t.spec.terminationGracePeriodSeconds).toBe(terminationGracePeriodSeconds(np(c2), role));
+      expect(t.spec.terminationGracePeriodSeconds).toBeGreaterThan(120 + PRE_STOP_SECONDS);
+      expect(plain(t.spec.containers[0]?.env as EnvVar[], "N8N_GRACEFUL_SHUTDOWN_TIMEOUT")).toBe("120");
+    }
+  });
+
+  it("a leaving worker waits for the longest execution a workflow may run, then saves (test:faults scenario 1)", () => {
+    const c2 = cfg({
+      n8n: { gracefulShutdownSeconds: 30, executions: { maxTimeoutSeconds: 900, timeoutSeconds: 600 } },
+    });
     const t = n8nPodTemplate(np(c2), "worker");
-    expect(t.spec.terminationGracePeriodSeconds).toBe(terminationGracePeriodSeconds(np(c2)));
-    expect(t.spec.terminationGracePeriodSeconds).toBeGreaterThan(120 + PRE_STOP_SECONDS);
+    const env = t.spec.containers[0]?.env as EnvVar[];
+    expect(plain(env, "EXECUTIONS_TIMEOUT_MAX")).toBe("900");
+    expect(plain(env, "N8N_GRACEFUL_SHUTDOWN_TIMEOUT")).toBe("930");
+    expect(t.spec.terminationGracePeriodSeconds).toBeGreaterThan(930 + PRE_STOP_SECONDS);
   });
 
   it("workers and webhook processors spread across nodes and zones; main does not", () => {

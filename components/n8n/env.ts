@@ -33,6 +33,19 @@ export function poolSize(props: N8nProps, role: N8nRole): number {
   return { main: props.main.dbPoolSize, worker: props.workers.dbPoolSize, webhook: props.webhooks.dbPoolSize }[role];
 }
 
+/**
+ * Seconds n8n waits for its running executions on SIGTERM before it exits with them unfinished
+ * (N8N_GRACEFUL_SHUTDOWN_TIMEOUT). A worker runs executions of up to EXECUTIONS_TIMEOUT_MAX and
+ * Bull never re-runs a job whose worker left (maxStalledCount 0): a leaving worker waits that long,
+ * plus the time to save. Main and webhook processors run no production executions.
+ */
+export function shutdownSeconds(props: N8nProps, role: N8nRole): number {
+  const n8n = props.n8n;
+  return role === "worker"
+    ? n8n.executions.maxTimeoutSeconds + n8n.gracefulShutdownSeconds
+    : n8n.gracefulShutdownSeconds;
+}
+
 function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
   const { n8n, runners } = props;
   const ex = n8n.executions;
@@ -79,7 +92,7 @@ function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
     envValue("N8N_DIAGNOSTICS_ENABLED", false),
     envValue("N8N_VERSION_NOTIFICATIONS_ENABLED", false),
     envValue("N8N_SSRF_PROTECTION_ENABLED", n8n.ssrfProtection),
-    envValue("N8N_GRACEFUL_SHUTDOWN_TIMEOUT", n8n.gracefulShutdownSeconds),
+    envValue("N8N_GRACEFUL_SHUTDOWN_TIMEOUT", shutdownSeconds(props, role)),
     // Queue mode cannot share a filesystem between pods: binary data lives in PostgreSQL.
     envValue("N8N_DEFAULT_BINARY_DATA_MODE", "database"),
     envValue("EXECUTIONS_DATA_PRUNE", true),
@@ -89,6 +102,7 @@ function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
     envValue("EXECUTIONS_DATA_SAVE_ON_ERROR", ex.saveOnError),
     envValue("EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS", ex.saveManual),
     envValue("EXECUTIONS_TIMEOUT", ex.timeoutSeconds),
+    envValue("EXECUTIONS_TIMEOUT_MAX", ex.maxTimeoutSeconds),
     // Task runners: external mode talks to a sidecar over loopback; internal mode is deprecated.
     envValue("N8N_RUNNERS_MODE", runners.enabled ? "external" : "internal"),
     ...(runners.enabled

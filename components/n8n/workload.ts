@@ -12,7 +12,7 @@ import {
   restrictedPodSecurityContext,
   scratchVolume,
 } from "../kubernetes/pod-security";
-import { type N8nRole, n8nEnv, runnerEnv } from "./env";
+import { type N8nRole, n8nEnv, runnerEnv, shutdownSeconds } from "./env";
 import type { N8nProps } from "./props";
 
 /** uid/gid of user `node` in n8nio/n8n and of user `runner` in n8nio/runners. */
@@ -48,8 +48,9 @@ function scaledConfig(props: N8nProps, role: ScaledRole) {
   return role === "worker" ? props.workers : props.webhooks;
 }
 
-export function terminationGracePeriodSeconds(props: N8nProps): number {
-  return PRE_STOP_SECONDS + props.n8n.gracefulShutdownSeconds + SHUTDOWN_MARGIN_SECONDS;
+/** The preStop pause, n8n's own shutdown of the role, and a margin (the kubelet SIGKILLs after it). */
+export function terminationGracePeriodSeconds(props: N8nProps, role: N8nRole): number {
+  return PRE_STOP_SECONDS + shutdownSeconds(props, role) + SHUTDOWN_MARGIN_SECONDS;
 }
 
 /**
@@ -154,7 +155,7 @@ export function n8nPodTemplate(props: N8nProps, role: N8nRole) {
       // Service links would inject N8N_MAIN_PORT-style variables into n8n's own env namespace.
       enableServiceLinks: false,
       securityContext: restrictedPodSecurityContext(N8N_UID),
-      terminationGracePeriodSeconds: terminationGracePeriodSeconds(props),
+      terminationGracePeriodSeconds: terminationGracePeriodSeconds(props, role),
       ...(runner ? { initContainers: [runner] } : {}),
       containers: [n8nContainer(props, role)],
       volumes,

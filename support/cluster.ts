@@ -1,0 +1,199 @@
+/**
+ * A whole rendered stack on loopback for the fault scenarios (test/faults): PostgreSQL (or a
+ * database address the scenario provides, e.g. HAProxy in front of Patroni), Redis from its
+ * rendered config, and n8n main, workers and webhook processors with the rendered env and args,
+ * each started, stopped and terminated the way the kubelet would (rendered preStop and grace).
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import type { Manifest } from "../render/manifests";
+import { type PodTermination, podTermination, terminate } from "./kubelet";
+import { importAndPublish, loopbackOverrides, N8N, type N8nProcess, prepareDatabase, startN8n } from "./n8n";
+import { type Postgres, spiloParameters, startPostgres } from "./postgres";
+import { type Redis, startRedis } from "./redis";
+import {
+  containerOf,
+  find,
+  freePort,
+  manifests,
+  N8N_VERSION,
+  removeDir,
+  resolveEnv,
+  scratchDir,
+  secretValue,
+  stopAll,
+} from "./servers";
+
+export type Role = "main" | "worker" | "webhook";
+const DEPLOYMENT: Record<Role, string> = { main: "n8n-main", worker: "n8n-worker", webhook: "n8n-webhook" };
+
+export interface Pod extends N8nProcess {
+  name: string;
+  role: Role;
+  termination: PodTermination;
+}
+
+export interface ClusterOptions {
+  stack: string;
+  /** Where n8n finds PostgreSQL; a plain server from the rendered parameters when absent. */
+  database?: { port: number; prepare: (list: Manifest[]) => void };
+  /** Extra env for every n8n process (test-only: e.g. letting workflows call the ledger). */
+  env?: Record<string, string>;
+  workflows: { id: string }[];
+}
+
+export interface Cluster {
+  list: Manifest[];
+  pg?: Postgres;
+  pgPort: number;
+  redis: Redis;
+  pods: Pod[];
+  /** Starts one more pod of a role (the rendered container, with env overrides) and waits until ready. */
+  start(role: Role, env?: Record<string, string>): Promise<Pod>;
+  /** Terminates a pod as the kubelet does; `onTerminating` runs first (endpoints removal). */
+  terminate(pod: Pod, onTerminating?: () => void | Promise<void>): ReturnType<typeof terminate>;
+  /** Executions by status, from PostgreSQL (of the given workflows, or all). */
+  executions(workflowIds?: string[]): Record<string, number>;
+  sql(query: string): string;
+  stop(): Promise<void>;
+}
+
+const ALL_STATUSES = ["new", "running", "waiting", "success", "error", "crashed", "canceled", "unknown"];
+
+export async function startCluster(o: ClusterOptions): Promise<Cluster> {
+  if (!existsSync(N8N)) throw new Error(`n8n ${N8N_VERSION} is not installed: run bash scripts/real-setup.sh`);
+  const list = manifests(o.stack);
+  const dirs: string[] = [];
+  let pg: Postgres | undefined;
+  let pgPort: number;
+  if (o.database) {
+    pgPort = o.database.port;
+    o.database.prepare(list);
+  } else {
+    // The parameters Spilo would run with; archiving goes nowhere, as there is no bucket here.
+    pg = await startPostgres(
+      { ...spiloParameters(list), archive_command: "/bin/true" },
+      undefined,
+      undefined,
+      secretValue("n8n-postgres-credentials", "superuser-password"),
+    );
+    dirs.push(pg.dir);
+    prepareDatabase(list, pg);
+    pgPort = pg.port;
+  }
+  const redis = await startRedis(o.stack);
+  dirs.push(redis.dir);
+
+  const plan = async (role: Role | "cli", overrides: Record<string, string> = {}) => {
+    const dir = scratchDir(`n8n-${role}`);
+    dirs.push(dir);
+    const port = await freePort();
+    const local = loopbackOverrides({
+      port,
+      brokerPort: await freePort(),
+      userFolder: dir,
+      pgPort,
+      redisPort: redis.port,
+      role,
+    });
+    const c = containerOf(find(list, "Deployment", DEPLOYMENT[role === "cli" ? "main" : role]), "n8n");
+    return { port, args: c.args ?? [], env: resolveEnv(c, { ...local, ...o.env, ...overrides }) };
+  };
+
+  const cli = await plan("cli");
+  importAndPublish(cli.env, cli.env.N8N_USER_FOLDER as string, o.workflows);
+
+  const pods: Pod[] = [];
+  const sql = (q: string) => {
+    const db = pg ?? undefined;
+    if (!db) throw new Error("no PostgreSQL handle: the scenario brings its own database");
+    return db.psql(q, "n8n");
+  };
+  const cluster: Cluster = {
+    list,
+    pg,
+    pgPort,
+    redis,
+    pods,
+    async start(role, env = {}) {
+      const p = await plan(role, env);
+      const name = `${role}-${randomUUID().slice(0, 6)}`;
+      const proc = await startN8n(name, p.args, p.env, p.port);
+      const pod = { ...proc, name, role, termination: podTermination(find(list, "Deployment", DEPLOYMENT[role])) };
+      pods.push(pod);
+      return pod;
+    },
+    async terminate(pod, onTerminating) {
+      const result = await terminate(pod.server, pod.termination, onTerminating);
+      pods.splice(pods.indexOf(pod), 1);
+      return result;
+    },
+    sql,
+    executions(workflowIds) {
+      const where = workflowIds ? `WHERE "workflowId" IN (${workflowIds.map((w) => `'${w}'`).join(",")})` : "";
+      const rows = sql(`SELECT status, count(*) FROM execution_entity ${where} GROUP BY status`)
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split("|"));
+      const out: Record<string, number> = Object.fromEntries(ALL_STATUSES.map((s) => [s, 0]));
+      for (const [status, n] of rows) out[status as string] = Number(n);
+      return out;
+    },
+    async stop() {
+      await stopAll();
+      for (const d of dirs) removeDir(d);
+    },
+  };
+  return cluster;
+}
+
+/** An n8n workflow: POST /webhook/<path> answers at once; the run waits `waitSeconds` (in process), then calls the ledger. */
+export function ledgerWorkflow(id: string, path: string, ledgerPort: number, waitSeconds = 0) {
+  const node = (name: string, type: string, typeVersion: number, x: number, parameters: Record<string, unknown>) => ({
+    id: randomUUID(),
+    name,
+    type,
+    typeVersion,
+    position: [x, 0],
+    webhookId: randomUUID(),
+    parameters,
+  });
+  const nodes = [
+    node("Webhook", "n8n-nodes-base.webhook", 2, 0, {
+      httpMethod: "POST",
+      path,
+      responseMode: "onReceived",
+      options: {},
+    }),
+    ...(waitSeconds > 0
+      ? [
+          node("Wait", "n8n-nodes-base.wait", 1.1, 220, {
+            resume: "timeInterval",
+            amount: waitSeconds,
+            unit: "seconds",
+          }),
+        ]
+      : []),
+    node("Ledger", "n8n-nodes-base.httpRequest", 4.2, 440, {
+      method: "GET",
+      url: `=http://127.0.0.1:${ledgerPort}/seen?i={{ $('Webhook').item.json.body.i }}`,
+      options: {},
+    }),
+  ];
+  const chain = nodes.map((n) => n.name);
+  return {
+    id,
+    name: id,
+    nodes,
+    connections: Object.fromEntries(
+      chain.slice(0, -1).map((from, k) => [from, { main: [[{ node: chain[k + 1], type: "main", index: 0 }]] }]),
+    ),
+    settings: { executionOrder: "v1" },
+    active: false,
+  };
+}
+
+/** Test-only env: workflows may call the ledger on loopback (n8n's SSRF protection stays on). */
+export function ledgerEnv(): Record<string, string> {
+  return { N8N_SSRF_ALLOWED_IP_RANGES: "127.0.0.1/32" };
+}
