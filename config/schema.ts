@@ -267,6 +267,11 @@ export const stackConfigSchema = strict({
     ssrfProtection: bool
       .default(true)
       .describe("N8N_SSRF_PROTECTION_ENABLED: workflow HTTP calls to private addresses are refused"),
+    redisTimeoutThresholdSeconds: int(10, 3600)
+      .default(300)
+      .describe(
+        "QUEUE_BULL_REDIS_TIMEOUT_THRESHOLD: every n8n process exits after Redis has been unreachable this long (n8n's own 10 s ends running executions whenever Redis restarts slowly)",
+      ),
     queuePrefix: z
       .string({ error: "must be a string" })
       .regex(/^[a-zA-Z0-9_-]{1,32}$/, "must be 1-32 letters, digits, '_' or '-'")

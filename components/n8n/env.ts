@@ -71,6 +71,8 @@ function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
     envValue("QUEUE_BULL_REDIS_DB", 0),
     { name: "QUEUE_BULL_REDIS_PASSWORD", valueFrom: secretKeyRef("redis", "password") },
     envValue("QUEUE_BULL_PREFIX", n8n.queuePrefix),
+    // n8n exits when Redis stays unreachable this long (milliseconds): longer than a Redis restart.
+    envValue("QUEUE_BULL_REDIS_TIMEOUT_THRESHOLD", n8n.redisTimeoutThresholdSeconds * 1000),
     { name: "N8N_ENCRYPTION_KEY", valueFrom: secretKeyRef("n8n", "encryptionKey") },
     envValue("N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS", true),
     envValue("N8N_PORT", PORTS.n8n),
