@@ -35,8 +35,8 @@ export interface Pod extends N8nProcess {
 
 export interface ClusterOptions {
   stack: string;
-  /** Where n8n finds PostgreSQL; a plain server from the rendered parameters when absent. */
-  database?: { port: number; prepare: (list: Manifest[]) => void };
+  /** Where n8n finds PostgreSQL (e.g. a proxy in front of Patroni); a plain server from the rendered parameters when absent. */
+  database?: Pick<Postgres, "port" | "dir" | "psql">;
   /** Extra env for every n8n process (test-only: e.g. letting workflows call the ledger). */
   env?: Record<string, string>;
   workflows: { id: string }[];
@@ -44,8 +44,7 @@ export interface ClusterOptions {
 
 export interface Cluster {
   list: Manifest[];
-  pg?: Postgres;
-  pgPort: number;
+  pg: Pick<Postgres, "port" | "dir" | "psql">;
   redis: Redis;
   pods: Pod[];
   /** Starts one more pod of a role (the rendered container, with env overrides) and waits until ready. */
@@ -64,23 +63,18 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   if (!existsSync(N8N)) throw new Error(`n8n ${N8N_VERSION} is not installed: run bash scripts/real-setup.sh`);
   const list = manifests(o.stack);
   const dirs: string[] = [];
-  let pg: Postgres | undefined;
-  let pgPort: number;
-  if (o.database) {
-    pgPort = o.database.port;
-    o.database.prepare(list);
-  } else {
-    // The parameters Spilo would run with; archiving goes nowhere, as there is no bucket here.
-    pg = await startPostgres(
+  // The parameters Spilo would run with; archiving goes nowhere, as there is no bucket here.
+  const pg =
+    o.database ??
+    (await startPostgres(
       { ...spiloParameters(list), archive_command: "/bin/true" },
       undefined,
       undefined,
       secretValue("n8n-postgres-credentials", "superuser-password"),
-    );
-    dirs.push(pg.dir);
-    prepareDatabase(list, pg);
-    pgPort = pg.port;
-  }
+    ));
+  dirs.push(pg.dir);
+  prepareDatabase(list, pg);
+  const pgPort = pg.port;
   const redis = await startRedis(o.stack);
   dirs.push(redis.dir);
 
@@ -104,15 +98,10 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   importAndPublish(cli.env, cli.env.N8N_USER_FOLDER as string, o.workflows);
 
   const pods: Pod[] = [];
-  const sql = (q: string) => {
-    const db = pg ?? undefined;
-    if (!db) throw new Error("no PostgreSQL handle: the scenario brings its own database");
-    return db.psql(q, "n8n");
-  };
+  const sql = (q: string) => pg.psql(q, "n8n");
   const cluster: Cluster = {
     list,
     pg,
-    pgPort,
     redis,
     pods,
     async start(role, env = {}) {

@@ -26,6 +26,8 @@ export interface Haproxy {
   add(b: Backend): Promise<void>;
   /** Takes a server out of the endpoint list. */
   remove(name: string): Promise<void>;
+  /** Names of the servers that take traffic now (UP, enabled). */
+  up(): Promise<string[]>;
 }
 
 export async function startHaproxy(mode: "http" | "tcp", backends: Backend[]): Promise<Haproxy> {
@@ -84,6 +86,11 @@ export async function startHaproxy(mode: "http" | "tcp", backends: Backend[]): P
     },
     async remove(name) {
       await command(`disable server pods/${name}`);
+    },
+    async up() {
+      // `show stat` is CSV: pxname, svname, ..., status (column 18).
+      const rows = (await command("show stat")).split("\n").map((l) => l.split(","));
+      return rows.filter((r) => r[0] === "pods" && r[1] !== "BACKEND" && r[17] === "UP").map((r) => r[1] as string);
     },
   };
 }

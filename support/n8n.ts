@@ -87,7 +87,7 @@ export async function startN8n(
 }
 
 /** Runs the bootstrap Job's own SQL (app role and database, monitoring role) against a server. */
-export function prepareDatabase(list: Manifest[], pg: Postgres): void {
+export function prepareDatabase(list: Manifest[], pg: Pick<Postgres, "port" | "dir">): void {
   const files = find(list, "ConfigMap", "n8n-postgres-bootstrap").data as Record<string, string>;
   const job = containerOf(find(list, "Job", "n8n-postgres-bootstrap"), "bootstrap");
   const env = resolveEnv(job, { PGHOST: "127.0.0.1", PGPORT: String(pg.port) });

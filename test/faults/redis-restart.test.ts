@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, ledgerEnv, ledgerWorkflow, type Pod, startCluster } from "../../support/cluster";
 import { type Ledger, post, startLedger, steadyLoad } from "../../support/load";
-import { waitFor } from "../../support/servers";
+import { stopAll, waitFor } from "../../support/servers";
 import { type Figure, record } from "./figures";
 
 const RATE = 4;
@@ -41,6 +41,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (figures.length > 0) record("redis-restart", figures);
   await cluster?.stop();
+  // Whatever a failed setup left running (the cluster stops only what it started).
+  await stopAll();
   await ledger?.close();
 });
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, ledgerEnv, ledgerWorkflow, type Pod, startCluster } from "../../support/cluster";
 import { type Haproxy, startHaproxy } from "../../support/haproxy";
 import { type Ledger, type LoadResult, startLedger, steadyLoad } from "../../support/load";
-import { waitFor } from "../../support/servers";
+import { stopAll, waitFor } from "../../support/servers";
 import { type Figure, record } from "./figures";
 
 const RATE = 8;
@@ -44,6 +44,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (figures.length > 0) record("rollout", figures);
   await cluster?.stop();
+  // Whatever a failed setup left running (the cluster stops only what it started).
+  await stopAll();
   await ledger?.close();
 });
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, ledgerEnv, ledgerWorkflow, type Pod, startCluster } from "../../support/cluster";
 import type { PodTermination } from "../../support/kubelet";
 import { type Ledger, post, startLedger, steadyLoad } from "../../support/load";
-import { waitFor } from "../../support/servers";
+import { stopAll, waitFor } from "../../support/servers";
 import { type Figure, record } from "./figures";
 
 /** In-process wait of a long execution: over 30 s, under n8n's 65 s limit for in-process waits. */
@@ -60,6 +60,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (figures.length > 0) record("worker-drain", figures);
   await cluster?.stop();
+  // Whatever a failed setup left running (the cluster stops only what it started).
+  await stopAll();
   await ledger?.close();
 });
 

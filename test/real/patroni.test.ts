@@ -8,17 +8,14 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
 import { NAMES } from "../../components/kubernetes/names";
-import { selfSignedCertificate, spiloConfiguration } from "../../support/postgres";
+import { type Member, type PatroniCluster, startPatroni } from "../../support/patroni";
 import {
   containerOf,
   find,
-  freePort,
   manifests,
   removeDir,
   resolveEnv,
-  Server,
   scratchDir,
   stopAll,
   waitFor,
@@ -27,177 +24,24 @@ import {
 
 const stack = "prod";
 const list = manifests(stack);
-const spilo = spiloConfiguration(list);
-const MEMBERS = 3;
 const PASSWORDS = {
   superuser: "test-superuser-0123456789abcdefghij",
   replication: "test-replication-0123456789abcdefg",
 };
 
-interface Member {
-  name: string;
-  pgPort: number;
-  apiPort: number;
-  dir: string;
-  server: Server;
-}
-
 const dirs: string[] = [];
-let etcdPort = 0;
-const members: Member[] = [];
-
-function psql(m: Member, sql: string): { ok: boolean; out: string; err: string } {
-  const r = spawnSync(
-    "psql",
-    [
-      "-X",
-      "-At",
-      "-v",
-      "ON_ERROR_STOP=1",
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(m.pgPort),
-      "-U",
-      "postgres",
-      "-d",
-      "postgres",
-      "-c",
-      sql,
-    ],
-    {
-      encoding: "utf8",
-      env: {
-        ...process.env,
-        PGPASSWORD: PASSWORDS.superuser,
-        PGCONNECT_TIMEOUT: "10",
-        PGSSLMODE: "prefer",
-        PGGSSENCMODE: "disable",
-      },
-      timeout: 20_000,
-    },
-  );
-  return { ok: r.status === 0, out: (r.stdout ?? "").trim(), err: `${r.status} ${r.error ?? ""} ${r.stderr ?? ""}` };
-}
-
-async function role(m: Member): Promise<string | undefined> {
-  const res = await fetch(`http://127.0.0.1:${m.apiPort}/patroni`).catch(() => undefined);
-  if (!res?.ok) return undefined;
-  return ((await res.json()) as { role?: string }).role;
-}
-
-async function leader(candidates: Member[]): Promise<Member | undefined> {
-  for (const m of candidates) {
-    const r = await role(m);
-    if (r === "master" || r === "primary") return m;
-  }
-  return undefined;
-}
-
-function patroniConfig(m: Member, dir: string) {
-  const { ttl, loop_wait, retry_timeout, maximum_lag_on_failover, synchronous_mode, synchronous_mode_strict } =
-    spilo.bootstrap.dcs;
-  return {
-    scope: "n8n-postgres",
-    name: m.name,
-    restapi: {
-      listen: `127.0.0.1:${m.apiPort}`,
-      connect_address: `127.0.0.1:${m.apiPort}`,
-      // As rendered: the password expanded from the Secret reference.
-      authentication: spilo.restapi.authentication,
-    },
-    etcd3: { hosts: [`127.0.0.1:${etcdPort}`] },
-    bootstrap: {
-      dcs: {
-        ttl,
-        loop_wait,
-        retry_timeout,
-        maximum_lag_on_failover,
-        synchronous_mode,
-        synchronous_mode_strict,
-        postgresql: { use_pg_rewind: true, use_slots: true, parameters: spilo.bootstrap.dcs.postgresql.parameters },
-      },
-      initdb: [{ encoding: "UTF8" }, "data-checksums"],
-    },
-    postgresql: {
-      listen: `127.0.0.1:${m.pgPort}`,
-      connect_address: `127.0.0.1:${m.pgPort}`,
-      data_dir: join(dir, "data"),
-      bin_dir: "/usr/lib/postgresql/15/bin",
-      pgpass: join(dir, "pgpass"),
-      authentication: {
-        superuser: { username: "postgres", password: PASSWORDS.superuser },
-        replication: { username: "standby", password: PASSWORDS.replication },
-      },
-      parameters: {
-        ...spilo.postgresql.parameters,
-        archive_command: "/bin/true",
-        unix_socket_directories: dir,
-        ssl_cert_file: join(dir, "server.crt"),
-        ssl_key_file: join(dir, "server.key"),
-      },
-      pg_hba: ["host replication standby 127.0.0.1/32 scram-sha-256", ...spilo.postgresql.pg_hba],
-    },
-  };
-}
-
-function startMember(m: Member): Server {
-  return new Server(m.name, "runuser", ["-u", "postgres", "--", "patroni", join(m.dir, "patroni.yml")]);
-}
+let cluster: PatroniCluster;
+let spilo: PatroniCluster["spilo"];
+let members: Member[];
+const psql = (m: Member, sql: string) => cluster.psql(m, sql);
+const role = (m: Member) => cluster.role(m);
+const leader = (candidates: Member[]) => cluster.leader(candidates);
 
 beforeAll(async () => {
-  const etcdDir = scratchDir("etcd");
-  dirs.push(etcdDir);
-  etcdPort = await freePort();
-  const peerPort = await freePort();
-  new Server(
-    "etcd",
-    "etcd",
-    [
-      "--name",
-      "e1",
-      "--data-dir",
-      join(etcdDir, "data"),
-      "--listen-client-urls",
-      `http://127.0.0.1:${etcdPort}`,
-      "--advertise-client-urls",
-      `http://127.0.0.1:${etcdPort}`,
-      "--listen-peer-urls",
-      `http://127.0.0.1:${peerPort}`,
-      "--initial-advertise-peer-urls",
-      `http://127.0.0.1:${peerPort}`,
-      "--initial-cluster",
-      `e1=http://127.0.0.1:${peerPort}`,
-    ],
-    { env: { ETCD_UNSUPPORTED_ARCH: "" } },
-  );
-  await waitFor(
-    "etcd",
-    async () => ((await fetch(`http://127.0.0.1:${etcdPort}/health`).catch(() => undefined))?.ok ? true : undefined),
-    30_000,
-  );
-
-  for (let i = 0; i < MEMBERS; i++) {
-    const dir = scratchDir(`patroni${i}`, "postgres");
-    dirs.push(dir);
-    const m = { name: `n8n-postgres-${i}`, pgPort: await freePort(), apiPort: await freePort(), dir } as Member;
-    selfSignedCertificate(dir);
-    writeFile(join(dir, "patroni.yml"), stringify(patroniConfig(m, dir)), "postgres");
-    members.push(m);
-  }
-  // The first member bootstraps the cluster; the others clone from it.
-  (members[0] as Member).server = startMember(members[0] as Member);
-  await waitFor("a leader", () => leader(members.slice(0, 1)), 120_000, 1_000);
-  for (const m of members.slice(1)) m.server = startMember(m);
-  await waitFor(
-    "every member streaming",
-    async () => {
-      const roles = await Promise.all(members.map(role));
-      return roles.filter((r) => r === "replica" || r === "sync_standby").length === MEMBERS - 1 ? true : undefined;
-    },
-    180_000,
-    1_000,
-  );
+  cluster = await startPatroni(list, PASSWORDS);
+  spilo = cluster.spilo;
+  members = cluster.members;
+  dirs.push(...cluster.dirs);
 });
 
 afterAll(async () => {

@@ -1,0 +1,190 @@
+/**
+ * A Patroni cluster from a stack's rendered SPILO_CONFIGURATION: Debian's patroni + postgresql-15
+ * on loopback, with etcd standing in for the Kubernetes API as the DCS. Also local: ports, data
+ * directories, a throwaway TLS certificate, the WAL-G archive_command (/bin/true: no S3 here) and
+ * one pg_hba line that lets members replicate over loopback (the rendered ones admit the pod CIDRs).
+ * Used by test/real/patroni.test.ts and the database failover of test/faults.
+ */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import type { Manifest } from "../render/manifests";
+import { type SpiloConfiguration, selfSignedCertificate, spiloConfiguration } from "./postgres";
+import { freePort, Server, scratchDir, waitFor, writeFile } from "./servers";
+
+export interface Member {
+  name: string;
+  pgPort: number;
+  apiPort: number;
+  dir: string;
+  server: Server;
+}
+
+export interface PatroniCluster {
+  spilo: SpiloConfiguration;
+  members: Member[];
+  dirs: string[];
+  superuserPassword: string;
+  role(m: Member): Promise<string | undefined>;
+  leader(candidates?: Member[]): Promise<Member | undefined>;
+  psql(m: Member, sql: string, database?: string): { ok: boolean; out: string; err: string };
+}
+
+export async function startPatroni(
+  list: Manifest[],
+  passwords: { superuser: string; replication: string },
+  size = 3,
+): Promise<PatroniCluster> {
+  const spilo = spiloConfiguration(list);
+  const dirs: string[] = [];
+  const members: Member[] = [];
+
+  const psql = (m: Member, sql: string, database = "postgres") => {
+    const r = spawnSync(
+      "psql",
+      [
+        "-X",
+        "-At",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(m.pgPort),
+        "-U",
+        "postgres",
+        "-d",
+        database,
+        "-c",
+        sql,
+      ],
+      {
+        encoding: "utf8",
+        env: {
+          ...process.env,
+          PGPASSWORD: passwords.superuser,
+          PGCONNECT_TIMEOUT: "10",
+          PGSSLMODE: "prefer",
+          PGGSSENCMODE: "disable",
+        },
+        timeout: 20_000,
+      },
+    );
+    return { ok: r.status === 0, out: (r.stdout ?? "").trim(), err: `${r.status} ${r.error ?? ""} ${r.stderr ?? ""}` };
+  };
+  const role = async (m: Member) => {
+    const res = await fetch(`http://127.0.0.1:${m.apiPort}/patroni`).catch(() => undefined);
+    if (!res?.ok) return undefined;
+    return ((await res.json()) as { role?: string }).role;
+  };
+  const leader = async (candidates: Member[] = members) => {
+    for (const m of candidates) {
+      const r = await role(m);
+      if (r === "master" || r === "primary") return m;
+    }
+    return undefined;
+  };
+
+  const etcdDir = scratchDir("etcd");
+  dirs.push(etcdDir);
+  const etcdPort = await freePort();
+  const peerPort = await freePort();
+  new Server(
+    "etcd",
+    "etcd",
+    [
+      "--name",
+      "e1",
+      "--data-dir",
+      join(etcdDir, "data"),
+      "--listen-client-urls",
+      `http://127.0.0.1:${etcdPort}`,
+      "--advertise-client-urls",
+      `http://127.0.0.1:${etcdPort}`,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${peerPort}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${peerPort}`,
+      "--initial-cluster",
+      `e1=http://127.0.0.1:${peerPort}`,
+    ],
+    { env: { ETCD_UNSUPPORTED_ARCH: "" } },
+  );
+  await waitFor(
+    "etcd",
+    async () => ((await fetch(`http://127.0.0.1:${etcdPort}/health`).catch(() => undefined))?.ok ? true : undefined),
+    30_000,
+  );
+
+  const config = (m: Member) => {
+    const { ttl, loop_wait, retry_timeout, maximum_lag_on_failover, synchronous_mode, synchronous_mode_strict } =
+      spilo.bootstrap.dcs;
+    return {
+      scope: "n8n-postgres",
+      name: m.name,
+      restapi: {
+        listen: `127.0.0.1:${m.apiPort}`,
+        connect_address: `127.0.0.1:${m.apiPort}`,
+        // As rendered: the password expanded from the Secret reference.
+        authentication: spilo.restapi.authentication,
+      },
+      etcd3: { hosts: [`127.0.0.1:${etcdPort}`] },
+      bootstrap: {
+        dcs: {
+          ttl,
+          loop_wait,
+          retry_timeout,
+          maximum_lag_on_failover,
+          synchronous_mode,
+          synchronous_mode_strict,
+          postgresql: { use_pg_rewind: true, use_slots: true, parameters: spilo.bootstrap.dcs.postgresql.parameters },
+        },
+        initdb: [{ encoding: "UTF8" }, "data-checksums"],
+      },
+      postgresql: {
+        listen: `127.0.0.1:${m.pgPort}`,
+        connect_address: `127.0.0.1:${m.pgPort}`,
+        data_dir: join(m.dir, "data"),
+        bin_dir: "/usr/lib/postgresql/15/bin",
+        pgpass: join(m.dir, "pgpass"),
+        authentication: {
+          superuser: { username: "postgres", password: passwords.superuser },
+          replication: { username: "standby", password: passwords.replication },
+        },
+        parameters: {
+          ...spilo.postgresql.parameters,
+          archive_command: "/bin/true",
+          unix_socket_directories: m.dir,
+          ssl_cert_file: join(m.dir, "server.crt"),
+          ssl_key_file: join(m.dir, "server.key"),
+        },
+        pg_hba: ["host replication standby 127.0.0.1/32 scram-sha-256", ...spilo.postgresql.pg_hba],
+      },
+    };
+  };
+  const start = (m: Member) =>
+    new Server(m.name, "runuser", ["-u", "postgres", "--", "patroni", join(m.dir, "patroni.yml")]);
+
+  for (let i = 0; i < size; i++) {
+    const dir = scratchDir(`patroni${i}`, "postgres");
+    dirs.push(dir);
+    const m = { name: `n8n-postgres-${i}`, pgPort: await freePort(), apiPort: await freePort(), dir } as Member;
+    selfSignedCertificate(dir);
+    writeFile(join(dir, "patroni.yml"), stringify(config(m)), "postgres");
+    members.push(m);
+  }
+  // The first member bootstraps the cluster; the others clone from it.
+  (members[0] as Member).server = start(members[0] as Member);
+  await waitFor("a leader", () => leader(members.slice(0, 1)), 120_000, 1_000);
+  for (const m of members.slice(1)) m.server = start(m);
+  await waitFor(
+    "every member streaming",
+    async () => {
+      const roles = await Promise.all(members.map(role));
+      return roles.filter((r) => r === "replica" || r === "sync_standby").length === size - 1 ? true : undefined;
+    },
+    180_000,
+    1_000,
+  );
+  return { spilo, members, dirs, superuserPassword: passwords.superuser, role, leader, psql };
+}
