@@ -41,4 +41,16 @@ if [ ! -x "$CACHE/n8n-$N8N_VERSION/node_modules/.bin/n8n" ]; then
   npm install --prefix "$CACHE/n8n-$N8N_VERSION" --ignore-scripts --no-save --no-package-lock --no-audit --no-fund \
     "n8n@$N8N_VERSION" >&2
 fi
+# The S3 stand-in of the restore drill (test/faults), from the npm registry.
+if [ ! -f "$CACHE/s3rver-3.7.1/node_modules/s3rver/bin/s3rver.js" ]; then
+  echo "installing s3rver 3.7.1" >&2
+  npm install --prefix "$CACHE/s3rver-3.7.1" --no-save --no-package-lock --no-audit --no-fund "s3rver@3.7.1" >&2
+fi
+# The dump job's script imports boto3; Debian's when python3 has none.
+if ! python3 -c 'import boto3' 2>/dev/null; then
+  echo "installing python3-boto3" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends python3-boto3 >&2
+fi
 echo "$CACHE"
