@@ -90,6 +90,16 @@ describe("valid config", () => {
 /** Each entry: a stack file mistake and the key path its message must name. */
 const INVALID: [string, Record<string, unknown>, string][] = [
   ["missing domain", {}, "domain"],
+  [
+    "execution timeout above the maximum a leaving worker drains",
+    { ...base, n8n: { executions: { timeoutSeconds: 7200, maxTimeoutSeconds: 3600 } } },
+    "n8n.executions.timeoutSeconds",
+  ],
+  [
+    "Redis threshold below n8n's own",
+    { ...base, n8n: { redisTimeoutThresholdSeconds: 5 } },
+    "n8n.redisTimeoutThresholdSeconds",
+  ],
   ["domain not a hostname", { domain: "not a host" }, "domain"],
   ["namespace with capitals", { ...base, namespace: "N8N" }, "namespace"],
   ["unknown top-level key", { ...base, replicas: 3 }, "replicas"],

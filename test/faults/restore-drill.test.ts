@@ -177,17 +177,13 @@ describe("restore drill: rendered dump job -> S3 stand-in -> runbook -> n8n", ()
     writeFile(file, Buffer.from(await res.arrayBuffer()) as unknown as string);
     const dumpMiB = statSync(file).size / 2 ** 20;
     // A fresh stack's PostgreSQL: the rendered parameters and the bootstrap Job's SQL.
-    const target = await startCluster({
-      stack,
-      env: ledgerEnv(),
-      workflows: [],
-      database: (restored = await startPostgres(
-        { ...spiloParameters(list), archive_command: "/bin/true" },
-        undefined,
-        undefined,
-        secretValue("n8n-postgres-credentials", "superuser-password"),
-      )),
-    });
+    restored = await startPostgres(
+      { ...spiloParameters(list), archive_command: "/bin/true" },
+      undefined,
+      undefined,
+      secretValue("n8n-postgres-credentials", "superuser-password"),
+    );
+    const target = await startCluster({ stack, env: ledgerEnv(), workflows: [], database: restored });
     const args = runbookRestore();
     const pgRestore = spawnSync("/usr/lib/postgresql/15/bin/pg_restore", args.slice(1), {
       encoding: "utf8",
