@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { Manifest } from "../render/manifests";
 import { type PodTermination, podTermination, terminate } from "./kubelet";
-import { importAndPublish, loopbackOverrides, N8N, type N8nProcess, prepareDatabase, startN8n } from "./n8n";
+import { importAndPublish, loopbackOverrides, N8N, type N8nProcess, node, prepareDatabase, startN8n } from "./n8n";
 import { type Postgres, spiloParameters, startPostgres } from "./postgres";
 import { type Redis, startRedis } from "./redis";
 import {
@@ -138,36 +138,26 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
 
 /** An n8n workflow: POST /webhook/<path> answers at once; the run waits `waitSeconds` (in process), then calls the ledger. */
 export function ledgerWorkflow(id: string, path: string, ledgerPort: number, waitSeconds = 0) {
-  const node = (name: string, type: string, typeVersion: number, x: number, parameters: Record<string, unknown>) => ({
-    id: randomUUID(),
-    name,
-    type,
-    typeVersion,
-    position: [x, 0],
-    webhookId: randomUUID(),
-    parameters,
-  });
   const nodes = [
-    node("Webhook", "n8n-nodes-base.webhook", 2, 0, {
-      httpMethod: "POST",
-      path,
-      responseMode: "onReceived",
-      options: {},
-    }),
+    node("Webhook", "n8n-nodes-base.webhook", 2, { httpMethod: "POST", path, responseMode: "onReceived", options: {} }),
     ...(waitSeconds > 0
       ? [
-          node("Wait", "n8n-nodes-base.wait", 1.1, 220, {
-            resume: "timeInterval",
-            amount: waitSeconds,
-            unit: "seconds",
-          }),
+          node(
+            "Wait",
+            "n8n-nodes-base.wait",
+            1.1,
+            { resume: "timeInterval", amount: waitSeconds, unit: "seconds" },
+            220,
+          ),
         ]
       : []),
-    node("Ledger", "n8n-nodes-base.httpRequest", 4.2, 440, {
-      method: "GET",
-      url: `=http://127.0.0.1:${ledgerPort}/seen?i={{ $('Webhook').item.json.body.i }}`,
-      options: {},
-    }),
+    node(
+      "Ledger",
+      "n8n-nodes-base.httpRequest",
+      4.2,
+      { method: "GET", url: `=http://127.0.0.1:${ledgerPort}/seen?i={{ $('Webhook').item.json.body.i }}`, options: {} },
+      440,
+    ),
   ];
   const chain = nodes.map((n) => n.name);
   return {

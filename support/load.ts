@@ -10,7 +10,17 @@ export interface Ledger {
   port: number;
   /** How many times each `i` reached the ledger. */
   seen: Map<string, number>;
+  /** Waits (up to `timeoutMs`) until every id has reached the ledger, then counts. */
+  settle(ids: string[], timeoutMs?: number): Promise<Tally>;
   close(): Promise<void>;
+}
+
+export interface Tally {
+  /** Accepted but never ran. */
+  lostIds: string[];
+  lost: number;
+  /** Ran more than once. */
+  duplicated: number;
 }
 
 /** An HTTP server on loopback that counts GET /seen?i=<i>. */
@@ -25,7 +35,20 @@ export function startLedger(): Promise<Ledger> {
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
       const port = typeof address === "object" && address ? address.port : 0;
-      done({ port, seen, close: () => new Promise((r) => server.close(() => r())) });
+      const tally = (ids: string[]): Tally => {
+        const lostIds = ids.filter((i) => !seen.has(i));
+        return { lostIds, lost: lostIds.length, duplicated: ids.filter((i) => (seen.get(i) ?? 0) > 1).length };
+      };
+      done({
+        port,
+        seen,
+        async settle(ids, timeoutMs = 90_000) {
+          const deadline = Date.now() + timeoutMs;
+          while (Date.now() < deadline && !ids.every((i) => seen.has(i))) await new Promise((r) => setTimeout(r, 250));
+          return tally(ids);
+        },
+        close: () => new Promise((r) => server.close(() => r())),
+      });
     });
   });
 }

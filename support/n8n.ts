@@ -153,7 +153,8 @@ export async function metric(port: number, name: string): Promise<number> {
   return line ? Number(line.split(" ").pop()) : 0;
 }
 
-const node = (name: string, type: string, typeVersion: number, parameters: Record<string, unknown>, x = 0) => ({
+/** A workflow node at x. */
+export const node = (name: string, type: string, typeVersion: number, parameters: Record<string, unknown>, x = 0) => ({
   id: randomUUID(),
   name,
   type,

@@ -110,11 +110,7 @@ describe("PostgreSQL failover under n8n load", () => {
     await new Promise((r) => setTimeout(r, 15_000));
     const result = await load.stop();
     const accepted = [...longIds, ...result.accepted];
-    await waitFor(
-      "the accepted executions to reach the ledger",
-      () => (accepted.every((i) => ledger.seen.has(i)) ? true : undefined),
-      90_000,
-    ).catch(() => undefined);
+    const { lostIds, lost, duplicated } = await ledger.settle(accepted);
     const ready = await Promise.all(
       cluster.pods.map(async (p) => {
         const res = await fetch(`http://127.0.0.1:${p.port}/healthz/readiness`).catch(() => undefined);
@@ -123,7 +119,6 @@ describe("PostgreSQL failover under n8n load", () => {
     );
     const byStatus = cluster.executions([short.id, long.id]);
     const recoveredAt = recoverySeconds * 1000 + (killedAt - loadStarted);
-    const lostIds = accepted.filter((i) => !ledger.seen.has(i));
     const acceptedAfterRecovery = result.requests.filter((q) => q.ok && q.at > recoveredAt).map((q) => q.i);
     const r = {
       accepted: accepted.length,
@@ -131,10 +126,10 @@ describe("PostgreSQL failover under n8n load", () => {
       outageSeconds: Number(result.outageSeconds.toFixed(1)),
       failoverSeconds: Number(failoverSeconds.toFixed(1)),
       recoverySeconds: Number(recoverySeconds.toFixed(1)),
-      lost: lostIds.length,
+      lost,
       lostLong: longIds.filter((i) => lostIds.includes(i)).length,
       lostAfterRecovery: acceptedAfterRecovery.filter((i) => lostIds.includes(i)).length,
-      duplicated: accepted.filter((i) => (ledger.seen.get(i) ?? 0) > 1).length,
+      duplicated,
       failedButRan: result.failed.filter((f) => ledger.seen.has(f.i)).length,
       crashed: byStatus.crashed ?? 0,
       failed: byStatus.error ?? 0,

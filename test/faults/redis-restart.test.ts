@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, ledgerEnv, ledgerWorkflow, type Pod, startCluster } from "../../support/cluster";
 import { type Ledger, post, startLedger, steadyLoad } from "../../support/load";
-import { stopAll, waitFor } from "../../support/servers";
+import { stopAll } from "../../support/servers";
 import { type Figure, record } from "./figures";
 
 const RATE = 4;
@@ -59,19 +59,15 @@ async function outage(name: string, downSeconds: number) {
   await new Promise((r) => setTimeout(r, 20_000));
   const result = await load.stop();
   const accepted = [...longIds, ...result.accepted];
-  await waitFor(
-    "the accepted executions to reach the ledger",
-    () => (accepted.every((i) => ledger.seen.has(i)) ? true : undefined),
-    90_000,
-  ).catch(() => undefined);
+  const { lost, duplicated } = await ledger.settle(accepted);
   const exited = cluster.pods.filter((p) => !p.server.alive).map((p) => p.role);
   const out = {
     downSeconds,
     accepted: accepted.length,
     failedRequests: result.failed.length,
     outageSeconds: Number(result.outageSeconds.toFixed(1)),
-    lost: accepted.filter((i) => !ledger.seen.has(i)).length,
-    duplicated: accepted.filter((i) => (ledger.seen.get(i) ?? 0) > 1).length,
+    lost,
+    duplicated,
     // Requests the client saw fail whose execution ran anyway: a client that retries runs them twice.
     failedButRan: result.failed.filter((r) => ledger.seen.has(r.i)).length,
     longFinished: longIds.filter((i) => ledger.seen.get(i) === 1).length,

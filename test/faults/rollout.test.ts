@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, ledgerEnv, ledgerWorkflow, type Pod, startCluster } from "../../support/cluster";
 import { type Haproxy, startHaproxy } from "../../support/haproxy";
 import { type Ledger, type LoadResult, startLedger, steadyLoad } from "../../support/load";
-import { stopAll, waitFor } from "../../support/servers";
+import { stopAll } from "../../support/servers";
 import { type Figure, record } from "./figures";
 
 const RATE = 8;
@@ -53,17 +53,13 @@ const url = () => `http://127.0.0.1:${proxy.port}/webhook/${flow.path}`;
 
 /** What the load saw and what the ledger got. */
 async function outcome(result: LoadResult) {
-  await waitFor(
-    "the accepted executions to reach the ledger",
-    () => (result.accepted.every((i) => ledger.seen.has(i)) ? true : undefined),
-    60_000,
-  ).catch(() => undefined);
+  const { lost, duplicated } = await ledger.settle(result.accepted, 60_000);
   return {
     accepted: result.accepted.length,
     failedRequests: result.failed.length,
     outageSeconds: Number(result.outageSeconds.toFixed(1)),
-    lost: result.accepted.filter((i) => !ledger.seen.has(i)).length,
-    duplicated: result.accepted.filter((i) => (ledger.seen.get(i) ?? 0) > 1).length,
+    lost,
+    duplicated,
   };
 }
 

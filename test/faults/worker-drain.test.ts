@@ -82,21 +82,17 @@ async function scaleDown(which: keyof typeof flows, env: Record<string, string>,
   const end = await cluster.terminate(leaving);
   await new Promise((r) => setTimeout(r, 5_000));
   const result = await load.stop();
-  // Everything accepted has had time to finish (or never will): the short jobs take milliseconds.
-  await waitFor(
-    "the short executions to finish",
-    () => (result.accepted.every((i) => ledger.seen.has(i)) ? true : undefined),
-    60_000,
-  ).catch(() => undefined);
-  await cluster.terminate(staying);
   const accepted = [...long, ...result.accepted];
+  // Everything accepted has had time to finish (or never will): the short jobs take milliseconds.
+  const { lost, duplicated } = await ledger.settle(result.accepted, 60_000).then(() => ledger.settle(accepted, 0));
+  await cluster.terminate(staying);
   const byStatus = cluster.executions([f.long.id, f.short.id]);
   const out = {
     accepted: accepted.length,
     failedRequests: result.failed.length,
     longFinished: long.filter((i) => ledger.seen.get(i) === 1).length,
-    lost: accepted.filter((i) => !ledger.seen.has(i)).length,
-    duplicated: accepted.filter((i) => (ledger.seen.get(i) ?? 0) > 1).length,
+    lost,
+    duplicated,
     succeeded: byStatus.success ?? 0,
     crashed: byStatus.crashed ?? 0,
     failed: byStatus.error ?? 0,
