@@ -263,7 +263,9 @@ export const stackConfigSchema = strict({
       ),
     gracefulShutdownSeconds: int(5, 3600)
       .default(30)
-      .describe("N8N_GRACEFUL_SHUTDOWN_TIMEOUT: seconds running executions get on SIGTERM"),
+      .describe(
+        "N8N_GRACEFUL_SHUTDOWN_TIMEOUT of main and webhook processors; workers get n8n.executions.maxTimeoutSeconds more",
+      ),
     ssrfProtection: bool
       .default(true)
       .describe("N8N_SSRF_PROTECTION_ENABLED: workflow HTTP calls to private addresses are refused"),
