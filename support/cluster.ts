@@ -51,6 +51,8 @@ export interface Cluster {
   start(role: Role, env?: Record<string, string>): Promise<Pod>;
   /** Terminates a pod as the kubelet does; `onTerminating` runs first (endpoints removal). */
   terminate(pod: Pod, onTerminating?: () => void | Promise<void>): ReturnType<typeof terminate>;
+  /** The env of the n8n CLI on this stack (the rendered main's, on loopback), with overrides. */
+  cliEnv(overrides?: Record<string, string>): Promise<Record<string, string>>;
   /** Executions by status, from PostgreSQL (of the given workflows, or all). */
   executions(workflowIds?: string[]): Record<string, number>;
   sql(query: string): string;
@@ -118,6 +120,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       return result;
     },
     sql,
+    cliEnv: async (overrides = {}) => (await plan("cli", overrides)).env,
     executions(workflowIds) {
       const where = workflowIds ? `WHERE "workflowId" IN (${workflowIds.map((w) => `'${w}'`).join(",")})` : "";
       const rows = sql(`SELECT status, count(*) FROM execution_entity ${where} GROUP BY status`)

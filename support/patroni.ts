@@ -5,11 +5,10 @@
  * one pg_hba line that lets members replicate over loopback (the rendered ones admit the pod CIDRs).
  * Used by test/real/patroni.test.ts and the database failover of test/faults.
  */
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { Manifest } from "../render/manifests";
-import { type SpiloConfiguration, selfSignedCertificate, spiloConfiguration } from "./postgres";
+import { type SpiloConfiguration, selfSignedCertificate, spiloConfiguration, superuserPsql } from "./postgres";
 import { freePort, Server, scratchDir, waitFor, writeFile } from "./servers";
 
 export interface Member {
@@ -40,35 +39,13 @@ export async function startPatroni(
   const members: Member[] = [];
 
   const psql = (m: Member, sql: string, database = "postgres") => {
-    const r = spawnSync(
-      "psql",
-      [
-        "-X",
-        "-At",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        String(m.pgPort),
-        "-U",
-        "postgres",
-        "-d",
-        database,
-        "-c",
-        sql,
-      ],
-      {
-        encoding: "utf8",
-        env: {
-          ...process.env,
-          PGPASSWORD: passwords.superuser,
-          PGCONNECT_TIMEOUT: "10",
-          PGSSLMODE: "prefer",
-          PGGSSENCMODE: "disable",
-        },
-        timeout: 20_000,
-      },
+    const r = superuserPsql(
+      m.pgPort,
+      passwords.superuser,
+      sql,
+      database,
+      { PGCONNECT_TIMEOUT: "10", PGSSLMODE: "prefer" },
+      20_000,
     );
     return { ok: r.status === 0, out: (r.stdout ?? "").trim(), err: `${r.status} ${r.error ?? ""} ${r.stderr ?? ""}` };
   };

@@ -30,6 +30,41 @@ export function selfSignedCertificate(dir: string): void {
   spawnSync("chmod", ["600", key]);
 }
 
+/** One SQL command through psql over TCP on loopback as the superuser (env adds libpq settings). */
+export function superuserPsql(
+  port: number,
+  password: string,
+  sql: string,
+  database = "postgres",
+  env: Record<string, string> = {},
+  timeoutMs?: number,
+) {
+  return spawnSync(
+    "psql",
+    [
+      "-X",
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-At",
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-U",
+      "postgres",
+      "-d",
+      database,
+      "-c",
+      sql,
+    ],
+    {
+      encoding: "utf8",
+      env: { ...process.env, PGPASSWORD: password, PGGSSENCMODE: "disable", ...env },
+      ...(timeoutMs ? { timeout: timeoutMs } : {}),
+    },
+  );
+}
+
 /** initdb (once per dir) and start with the given parameters (-c name=value). */
 export async function startPostgres(
   parameters: Record<string, string> = {},
@@ -77,35 +112,7 @@ export async function startPostgres(
   ];
   const server = new Server("postgres", "runuser", args);
   const psql = (sql: string, database = "postgres", extraEnv: Record<string, string> = {}) => {
-    const r = spawnSync(
-      "psql",
-      [
-        "-X",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-At",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        String(p),
-        "-U",
-        "postgres",
-        "-d",
-        database,
-        "-c",
-        sql,
-      ],
-      {
-        encoding: "utf8",
-        env: {
-          ...process.env,
-          PGPASSWORD: superuserPassword,
-          PGSSLMODE: "require",
-          PGGSSENCMODE: "disable",
-          ...extraEnv,
-        },
-      },
-    );
+    const r = superuserPsql(p, superuserPassword, sql, database, { PGSSLMODE: "require", ...extraEnv });
     if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
     return r.stdout.trim();
   };

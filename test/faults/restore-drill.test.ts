@@ -76,7 +76,7 @@ beforeAll(async () => {
       { id: credential.id, name: "drill", type: "httpHeaderAuth", data: { name: "X-Drill", value: credential.secret } },
     ]),
   );
-  n8nCli(cliEnv(source.pg.port), ["import:credentials", `--input=${file}`]);
+  n8nCli(await source.cliEnv(), ["import:credentials", `--input=${file}`]);
   source.pg.psql(
     `SET ROLE n8n; CREATE TABLE drill_filler AS SELECT s.g AS id, (SELECT string_agg(md5(random()::text || s.g || k.x), '') FROM generate_series(1, 32) AS k(x)) AS pad FROM generate_series(1, ${FILLER_ROWS}) AS s(g)`,
     "n8n",
@@ -91,24 +91,6 @@ afterAll(async () => {
   for (const d of dirs) removeDir(d);
 });
 
-/** The env of the n8n CLI on a database (the rendered main's, on loopback). */
-function cliEnv(pgPort: number, overrides: Record<string, string> = {}): Record<string, string> {
-  const dir = scratchDir("n8n-cli");
-  dirs.push(dir);
-  const main = resolveEnv(
-    (find(list, "Deployment", "n8n-main").spec as { template: { spec: { containers: never[] } } }).template.spec
-      .containers[0] as never,
-  );
-  return {
-    ...main,
-    HOME: dir,
-    N8N_USER_FOLDER: dir,
-    DB_POSTGRESDB_HOST: "127.0.0.1",
-    DB_POSTGRESDB_PORT: String(pgPort),
-    ...overrides,
-  };
-}
-
 /** The runbook's pg_restore command, read from the README (the words after `--`, before `<`). */
 function runbookRestore(): string[] {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -121,6 +103,7 @@ function runbookRestore(): string[] {
 describe("restore drill: rendered dump job -> S3 stand-in -> runbook -> n8n", () => {
   let dumpKey = "";
   let restored: Postgres;
+  let target: Cluster;
 
   it("the rendered dump job uploads a dump of the n8n database", () => {
     const dir = scratchDir("dump-job");
@@ -183,7 +166,7 @@ describe("restore drill: rendered dump job -> S3 stand-in -> runbook -> n8n", ()
       undefined,
       secretValue("n8n-postgres-credentials", "superuser-password"),
     );
-    const target = await startCluster({ stack, env: ledgerEnv(), workflows: [], database: restored });
+    target = await startCluster({ stack, env: ledgerEnv(), workflows: [], database: restored });
     const args = runbookRestore();
     const pgRestore = spawnSync("/usr/lib/postgresql/15/bin/pg_restore", args.slice(1), {
       encoding: "utf8",
@@ -211,7 +194,7 @@ describe("restore drill: rendered dump job -> S3 stand-in -> runbook -> n8n", ()
     const rto = (performance.now() - started) / 1000;
     expect(target.executions([flow.id]).success).toBeGreaterThanOrEqual(EXECUTIONS + 1);
     const out = join(dir, "credentials.json");
-    n8nCli(cliEnv(restored.port), ["export:credentials", `--id=${credential.id}`, "--decrypted", `--output=${out}`]);
+    n8nCli(await target.cliEnv(), ["export:credentials", `--id=${credential.id}`, "--decrypted", `--output=${out}`]);
     const [exported] = JSON.parse(readFileSync(out, "utf8")) as { data: { value: string } }[];
     expect(exported?.data.value).toBe(credential.secret);
     const gib = dbBytes / 2 ** 30;
@@ -228,8 +211,8 @@ describe("restore drill: rendered dump job -> S3 stand-in -> runbook -> n8n", ()
     });
   });
 
-  it("with another encryption key, the credential export fails loudly", () => {
-    const wrong = cliEnv(restored.port, { N8N_ENCRYPTION_KEY: `wrong-${randomUUID()}` });
+  it("with another encryption key, the credential export fails loudly", async () => {
+    const wrong = await target.cliEnv({ N8N_ENCRYPTION_KEY: `wrong-${randomUUID()}` });
     const out = join(scratchDir("wrong-key"), "credentials.json");
     expect(() =>
       n8nCli(wrong, ["export:credentials", `--id=${credential.id}`, "--decrypted", `--output=${out}`]),
