@@ -27,7 +27,7 @@ export interface N8nClusterArgs {
 export class N8nCluster extends pulumi.ComponentResource {
   readonly url: pulumi.Output<string>;
   readonly secretNames: N8nSecrets["secretNames"];
-  readonly encryptionKey: pulumi.Output<string>;
+  readonly encryptionKey?: pulumi.Output<string>;
   /** The n8n instance owner's password (owner@<domain> unless n8n.owner.email says otherwise). */
   readonly ownerPassword: pulumi.Output<string>;
   readonly walBucket?: pulumi.Output<string>;
@@ -49,6 +49,8 @@ export class N8nCluster extends pulumi.ComponentResource {
         labels: partContext(config, "n8n", args.namespace),
         encryptionKey: args.encryptionKey,
         protectEncryptionKey: config.production,
+        sources: config.secrets.sources,
+        externalSecret: config.secrets.externalSecret,
       },
       { parent: this, dependsOn: [network] },
     );

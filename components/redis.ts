@@ -9,9 +9,9 @@ import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { memoryBytes } from "../config/quantity";
 import { type PartContext, partContext } from "./kubernetes/context";
-import { httpGetProbe, resourceRequirements, serviceLabels } from "./kubernetes/fragments";
+import { envFromSecretKey, httpGetProbe, resourceRequirements, serviceLabels } from "./kubernetes/fragments";
 import { labels, selectorLabels } from "./kubernetes/labels";
-import { NAMES, PORTS, secretKeyRef } from "./kubernetes/names";
+import { NAMES, PORTS, type SecretRef } from "./kubernetes/names";
 import {
   restrictedContainerSecurityContext,
   restrictedPodSecurityContext,
@@ -38,10 +38,16 @@ export interface RedisProps {
   readonly ctx: PartContext;
   /** The `redis` section, resolved (maxmemory and storageSize filled in from the size preset). */
   readonly redis: StackConfig["redis"];
+  /** The password, as n8n reads it (secrets.existing.redisPassword, or the program's). */
+  readonly passwordRef: SecretRef;
 }
 
 export function redisProps(config: StackConfig, namespace: Input<string>): RedisProps {
-  return { ctx: partContext(config, "redis", namespace), redis: config.redis };
+  return {
+    ctx: partContext(config, "redis", namespace),
+    redis: config.redis,
+    passwordRef: config.secrets.refs.redisPassword,
+  };
 }
 
 /** redis.conf (pure). maxmemory in bytes; the password comes from AUTH_FILE. */
@@ -90,11 +96,11 @@ const cliProbe = (periodSeconds: number, failureThreshold: number) => ({
   failureThreshold,
 });
 
-const passwordEnv = { valueFrom: secretKeyRef("redis", "password") };
 const runVolume = () => scratchVolume("run", "/run/redis", "1Mi");
 const tmpVolume = () => scratchVolume("tmp", "/tmp", "64Mi");
 
-export function redisContainer(r: StackConfig["redis"]) {
+export function redisContainer(p: RedisProps) {
+  const r = p.redis;
   return {
     name: "redis",
     image: r.image,
@@ -104,10 +110,7 @@ export function redisContainer(r: StackConfig["redis"]) {
     args: [
       `umask 077; printf 'requirepass "%s"\\n' "$REDIS_PASSWORD" > ${AUTH_FILE}; exec redis-server /etc/redis/redis.conf`,
     ],
-    env: [
-      { name: "REDIS_PASSWORD", ...passwordEnv },
-      { name: "REDISCLI_AUTH", ...passwordEnv },
-    ],
+    env: [envFromSecretKey("REDIS_PASSWORD", p.passwordRef), envFromSecretKey("REDISCLI_AUTH", p.passwordRef)],
     ports: [{ name: "redis", containerPort: PORTS.redis }],
     // Loading a large AOF after a crash can take minutes: liveness waits for it.
     startupProbe: cliProbe(5, 120),
@@ -124,14 +127,14 @@ export function redisContainer(r: StackConfig["redis"]) {
   } satisfies k8s.types.input.core.v1.Container;
 }
 
-export function exporterContainer(r: StackConfig["redis"]) {
+export function exporterContainer(p: RedisProps) {
   return {
     name: "exporter",
-    image: r.exporterImage,
+    image: p.redis.exporterImage,
     imagePullPolicy: "IfNotPresent",
     env: [
       { name: "REDIS_ADDR", value: `redis://127.0.0.1:${PORTS.redis}` },
-      { name: "REDIS_PASSWORD", ...passwordEnv },
+      envFromSecretKey("REDIS_PASSWORD", p.passwordRef),
       { name: "REDIS_EXPORTER_WEB_LISTEN_ADDRESS", value: `:${PORTS.redisExporter}` },
     ],
     ports: [{ name: "metrics", containerPort: PORTS.redisExporter }],
@@ -158,7 +161,7 @@ export function redisStatefulSet(p: RedisProps) {
           enableServiceLinks: false,
           securityContext: restrictedPodSecurityContext(REDIS_UID),
           terminationGracePeriodSeconds: 60,
-          containers: [redisContainer(r), exporterContainer(r)],
+          containers: [redisContainer(p), exporterContainer(p)],
           volumes: [{ name: "config", configMap: { name: NAMES.redis } }, runVolume().volume, tmpVolume().volume],
         },
       },

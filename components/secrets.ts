@@ -6,8 +6,17 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import type { StackConfig } from "../config";
+import { externalSecretKey, type SecretSource } from "../config/resolve";
 import { type LabelContext, labels } from "./kubernetes/labels";
-import { KEY_SOURCE_ANNOTATION, SECRETS, type SecretGroup } from "./kubernetes/names";
+import {
+  EXTERNAL_SECRET,
+  EXTERNAL_VALUES,
+  type ExternalValue,
+  KEY_SOURCE_ANNOTATION,
+  SECRETS,
+  type SecretGroup,
+} from "./kubernetes/names";
 
 /** One value kept in a Secret: where it lives and how long a generated one is. */
 export interface SecretValueSpec {
@@ -57,6 +66,44 @@ export function secretObject<V extends pulumi.Input<string>>(
   } satisfies k8s.core.v1.SecretArgs;
 }
 
+/** The program's values that a stack keeps elsewhere (secrets.existing, secrets.externalSecret). */
+export function valuesKeptElsewhere(sources: Record<ExternalValue, SecretSource>): Set<string> {
+  return new Set(
+    (Object.keys(sources) as ExternalValue[])
+      .filter((v) => sources[v] !== "program")
+      .map((v) => `${EXTERNAL_VALUES[v].group}.${EXTERNAL_VALUES[v].key}`),
+  );
+}
+
+/**
+ * The External Secrets Operator's ExternalSecret (external-secrets.io/v1): it copies each named value
+ * from the store into the Secret EXTERNAL_SECRET, under the value's name in kebab case (pure).
+ * deletionPolicy Retain: a value deleted in the store stays in the cluster, so n8n keeps its key.
+ */
+export function externalSecretObject(
+  es: NonNullable<StackConfig["secrets"]["externalSecret"]>,
+  namespace: pulumi.Input<string>,
+  ctx: LabelContext,
+) {
+  const data = Object.entries(es.remoteRefs)
+    .filter((entry): entry is [string, { key: string; property?: string }] => entry[1] !== undefined)
+    .map(([value, ref]) => ({
+      secretKey: externalSecretKey(value),
+      remoteRef: { key: ref.key, ...(ref.property ? { property: ref.property } : {}) },
+    }));
+  return {
+    apiVersion: "external-secrets.io/v1",
+    kind: "ExternalSecret",
+    metadata: { name: EXTERNAL_SECRET.name, namespace, labels: labels(ctx, "secrets") },
+    spec: {
+      refreshInterval: es.refreshInterval,
+      secretStoreRef: { name: es.storeName, kind: es.storeKind },
+      target: { name: EXTERNAL_SECRET.name, creationPolicy: "Owner", deletionPolicy: "Retain" },
+      data,
+    },
+  };
+}
+
 export interface N8nSecretsArgs {
   namespace: pulumi.Input<string>;
   labels: LabelContext;
@@ -64,21 +111,29 @@ export interface N8nSecretsArgs {
   encryptionKey?: pulumi.Output<string>;
   /** Protect the generated encryption key against deletion (production stacks): losing it loses every credential. */
   protectEncryptionKey: boolean;
+  /** Where the values n8n reads come from: the program generates only those marked "program". */
+  sources: Record<ExternalValue, SecretSource>;
+  /** secrets.externalSecret: an ExternalSecret is made from it. */
+  externalSecret?: StackConfig["secrets"]["externalSecret"];
 }
 
 export class N8nSecrets extends pulumi.ComponentResource {
-  /** Secret name per group. */
-  readonly secretNames: Record<SecretGroup, pulumi.Output<string>>;
-  /** The encryption key (secret output), for an offline backup: `pulumi stack output encryptionKey --show-secrets`. */
-  readonly encryptionKey: pulumi.Output<string>;
+  /** Secret name per group (a group whose values are all kept elsewhere has none). */
+  readonly secretNames: Partial<Record<SecretGroup, pulumi.Output<string>>>;
+  /**
+   * The encryption key (secret output), for an offline backup: `pulumi stack output encryptionKey
+   * --show-secrets`. Undefined when the key is kept outside the program.
+   */
+  readonly encryptionKey?: pulumi.Output<string>;
   /** The instance owner's password (secret output): `pulumi stack output ownerPassword --show-secrets`. */
   readonly ownerPassword: pulumi.Output<string>;
 
   constructor(name: string, args: N8nSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:secrets:N8nSecrets", name, {}, opts);
 
+    const elsewhere = valuesKeptElsewhere(args.sources);
     const values: Record<SecretGroup, Record<string, pulumi.Output<string>>> = { n8n: {}, postgres: {}, redis: {} };
-    for (const spec of SECRET_VALUES) {
+    for (const spec of SECRET_VALUES.filter((v) => !elsewhere.has(`${v.group}.${v.key}`))) {
       const configured = spec.key === "encryptionKey" ? args.encryptionKey : undefined;
       const generated = configured
         ? undefined
@@ -92,8 +147,9 @@ export class N8nSecrets extends pulumi.ComponentResource {
     }
 
     const namespace = pulumi.output(args.namespace);
-    const groups = Object.keys(SECRETS) as SecretGroup[];
-    const secrets = Object.fromEntries(
+    // A group whose every value is kept elsewhere has no Secret of the program's.
+    const groups = (Object.keys(SECRETS) as SecretGroup[]).filter((g) => Object.keys(values[g]).length > 0);
+    const secrets: Partial<Record<SecretGroup, k8s.core.v1.Secret>> = Object.fromEntries(
       groups.map((group) => [
         group,
         new k8s.core.v1.Secret(
@@ -103,18 +159,27 @@ export class N8nSecrets extends pulumi.ComponentResource {
             namespace,
             args.labels,
             values[group],
-            group === "n8n" ? { [KEY_SOURCE_ANNOTATION]: args.encryptionKey ? "stack-secret" : "generated" } : {},
+            group === "n8n" && values.n8n.encryptionKey
+              ? { [KEY_SOURCE_ANNOTATION]: args.encryptionKey ? "stack-secret" : "generated" }
+              : {},
           ),
           { parent: this },
         ),
       ]),
-    ) as Record<SecretGroup, k8s.core.v1.Secret>;
+    );
 
-    this.secretNames = Object.fromEntries(groups.map((group) => [group, secrets[group].metadata.name])) as Record<
-      SecretGroup,
-      pulumi.Output<string>
-    >;
-    this.encryptionKey = values.n8n.encryptionKey as pulumi.Output<string>;
+    if (args.externalSecret) {
+      new k8s.apiextensions.CustomResource(
+        `${name}-external`,
+        externalSecretObject(args.externalSecret, namespace, args.labels),
+        { parent: this },
+      );
+    }
+
+    this.secretNames = Object.fromEntries(
+      groups.map((group) => [group, (secrets[group] as k8s.core.v1.Secret).metadata.name]),
+    ) as N8nSecrets["secretNames"];
+    this.encryptionKey = values.n8n.encryptionKey;
     this.ownerPassword = values.n8n.ownerPassword as pulumi.Output<string>;
     this.registerOutputs({
       secretNames: this.secretNames,

@@ -79,6 +79,15 @@ export function loadStackConfig(project: string = pulumi.getProject()): LoadedSt
         },
       ]);
     }
+    if (config.secrets.sources[key] !== "program") {
+      throw new ConfigError(stack, [
+        {
+          path: key,
+          value: "<hidden>",
+          message: `must not be set together with ${config.secrets.sources[key] === "existing-secret" ? "secrets.existing" : "secrets.externalSecret.remoteRefs"}.${key}: the key comes from one place (pulumi config rm ${key})`,
+        },
+      ]);
+    }
     secrets[key] = cfg.requireSecret(key);
   }
   return { config, secrets };

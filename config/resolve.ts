@@ -4,6 +4,14 @@
  * maxmemory) are computed once here. Pure.
  */
 
+import {
+  EXTERNAL_SECRET,
+  EXTERNAL_VALUES,
+  type ExternalValue,
+  programRef,
+  type SecretRef,
+  type SecretRefs,
+} from "../components/kubernetes/names";
 import { type Resources, SIZE_PRESETS } from "./presets";
 import { formatMemory, memoryBytes } from "./quantity";
 import type { ParsedConfig } from "./schema";
@@ -41,6 +49,40 @@ function archiveIdentity(a: ParsedConfig["postgres"]["archive"]): ArchiveIdentit
   return a.credentials === "irsa"
     ? { kind: "irsa", oidcProviderArn: a.oidcProviderArn ?? "", oidcIssuer: a.oidcIssuer ?? "" }
     : { kind: "static" };
+}
+
+/** Where a value the program could generate comes from. */
+export type SecretSource = "program" | "existing-secret" | "external-secret";
+
+/** The key of a value in the Secret the External Secrets Operator writes: the value's name in kebab case. */
+export const externalSecretKey = (value: string): string => value.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * Where each value n8n reads is kept: an existing Secret (secrets.existing), the Secret of the
+ * ExternalSecret (secrets.externalSecret.remoteRefs), or the program's own Secret. The rules refuse a
+ * value named in both.
+ */
+function secretSources(parsed: ParsedConfig) {
+  const remote = parsed.secrets.externalSecret?.remoteRefs ?? {};
+  const entries = (Object.keys(EXTERNAL_VALUES) as ExternalValue[]).map((value) => {
+    const existing = parsed.secrets.existing[value];
+    const source: SecretSource = existing ? "existing-secret" : remote[value] ? "external-secret" : "program";
+    const ref: SecretRef = existing
+      ? { ...existing }
+      : source === "external-secret"
+        ? { name: EXTERNAL_SECRET.name, key: externalSecretKey(value) }
+        : programRef(value);
+    return [value, { source, ref }] as const;
+  });
+  const license: SecretRef | undefined =
+    parsed.n8n.license ??
+    (remote.license ? { name: EXTERNAL_SECRET.name, key: externalSecretKey("license") } : undefined);
+  return {
+    refs: Object.fromEntries(entries.map(([v, e]) => [v, e.ref])) as SecretRefs,
+    sources: Object.fromEntries(entries.map(([v, e]) => [v, e.source])) as Record<ExternalValue, SecretSource>,
+    license,
+    externalSecret: parsed.secrets.externalSecret,
+  };
 }
 
 export interface HpaSettings {
@@ -113,6 +155,7 @@ export function resolveConfig(stack: string, parsed: ParsedConfig) {
     resources: mergeResources(preset.postgres.resources, parsed.postgres.resources),
   };
 
+  const secrets = secretSources(parsed);
   const redisResources = mergeResources(preset.redis.resources, parsed.redis.resources);
   const redis = {
     ...parsed.redis,
@@ -130,6 +173,7 @@ export function resolveConfig(stack: string, parsed: ParsedConfig) {
     size: parsed.size,
     n8n: {
       ...parsed.n8n,
+      license: secrets.license,
       owner: { ...parsed.n8n.owner, email: parsed.n8n.owner.email ?? `owner@${parsed.domain}` },
     },
     main,
@@ -146,6 +190,8 @@ export function resolveConfig(stack: string, parsed: ParsedConfig) {
       ...parsed.monitoring,
       dashboardNamespace: parsed.monitoring.dashboardNamespace ?? parsed.network.prometheusNamespace,
     },
+    /** Where the values n8n reads come from; secrets.refs is what every secretKeyRef of them uses. */
+    secrets: { refs: secrets.refs, sources: secrets.sources, externalSecret: secrets.externalSecret },
     kubernetes: parsed.kubernetes,
   };
 }

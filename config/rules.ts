@@ -3,6 +3,7 @@
  * Each rule yields a problem that names the key path, its value and what is allowed. Pure.
  */
 
+import { EXTERNAL_SECRET, type ExternalValue } from "../components/kubernetes/names";
 import { escapeHatchProblems } from "./escape-hatches";
 import { cpuCores, memoryBytes } from "./quantity";
 import { RESERVED_CONNECTIONS, type StackConfig } from "./resolve";
@@ -47,6 +48,26 @@ const requestsWithinLimits: Rule = (c) =>
       }),
     ];
   });
+
+/** A value may come from one place only: an existing Secret, the ExternalSecret, or (license) n8n.license. */
+const oneSecretSource: Rule = (c) => {
+  const remote = c.secrets.externalSecret?.remoteRefs ?? {};
+  const both = (Object.keys(c.secrets.sources) as ExternalValue[]).filter(
+    (v) => c.secrets.sources[v] === "existing-secret" && remote[v] !== undefined,
+  );
+  return [
+    ...both.map((v) => ({
+      path: `secrets.existing.${v}`,
+      value: c.secrets.refs[v],
+      message: `must not be set together with secrets.externalSecret.remoteRefs.${v}: a value comes from one place`,
+    })),
+    ...when(remote.license !== undefined && c.n8n.license?.name !== EXTERNAL_SECRET.name, {
+      path: "n8n.license",
+      value: c.n8n.license,
+      message: "must not be set together with secrets.externalSecret.remoteRefs.license: a value comes from one place",
+    }),
+  ];
+};
 
 export const RULES: Rule[] = [
   replicaRange("workers"),
@@ -160,6 +181,7 @@ export const RULES: Rule[] = [
       value: c.postgres.instances,
       message: "must be >= 2 when production is true (automatic failover needs a replica)",
     }),
+  oneSecretSource,
 ];
 
 export function checkRules(config: StackConfig): Problem[] {

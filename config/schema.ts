@@ -5,6 +5,7 @@
  * resolved in resolve.ts. Error texts say what is allowed; errors.ts adds the key path and value.
  */
 import { z } from "zod";
+import { EXTERNAL_SECRET, EXTERNAL_VALUES } from "../components/kubernetes/names";
 import { parseQuantity } from "./quantity";
 
 /** A strict object whose unknown-key error lists the keys that are allowed. */
@@ -178,6 +179,21 @@ const escapeHatches = {
     .optional()
     .describe("raw Kubernetes affinity of the pods (none by default: topology spread only)"),
 };
+
+/** The values a stack may keep outside the program, in the order the config table lists them. */
+const EXTERNAL_VALUE_NAMES = Object.keys(EXTERNAL_VALUES) as (keyof typeof EXTERNAL_VALUES)[];
+const EXTERNAL_VALUE_TEXT: Record<string, string> = {
+  encryptionKey: "N8N_ENCRYPTION_KEY",
+  runnersAuthToken: "N8N_RUNNERS_AUTH_TOKEN (n8n and its runners)",
+  postgresPassword: "the password of n8n's database user (DB_POSTGRESDB_PASSWORD)",
+  redisPassword: "the Redis password (QUEUE_BULL_REDIS_PASSWORD)",
+  license: "N8N_LICENSE_ACTIVATION_KEY",
+};
+/** Where a secret store keeps a value: its key, and a property inside a JSON value. */
+const remoteRef = strict({
+  key: z.string({ error: "must be a string" }).min(1).describe("the key (path or name) in the store"),
+  property: z.string({ error: "must be a string" }).min(1).optional().describe("a property of a JSON value"),
+});
 
 export const PRIVATE_RANGES = [
   "10.0.0.0/8",
@@ -559,6 +575,45 @@ export const stackConfigSchema = strict({
       outboxOldestPendingSeconds: int(1, 86_400).default(300).describe("oldest pending outbox row (R6: 5 minutes)"),
       outboxBacklog: int(1, 10_000_000).default(1000).describe("pending outbox rows for 10 minutes (R6: 1000)"),
     }),
+  }),
+  secrets: section({
+    existing: section(
+      Object.fromEntries(
+        EXTERNAL_VALUE_NAMES.map((v) => [
+          v,
+          keyRef
+            .optional()
+            .describe(
+              `${EXTERNAL_VALUE_TEXT[v]} from a key of a Secret that already exists in the namespace ({name, key}); the program then neither generates nor stores it`,
+            ),
+        ]),
+      ) as Record<(typeof EXTERNAL_VALUE_NAMES)[number], z.ZodOptional<typeof keyRef>>,
+    ),
+    externalSecret: strict({
+      storeName: dnsLabel.describe("the SecretStore or ClusterSecretStore the External Secrets Operator reads from"),
+      storeKind: oneOf(["ClusterSecretStore", "SecretStore"])
+        .default("ClusterSecretStore")
+        .describe("kind of that store"),
+      refreshInterval: z
+        .string({ error: "must be a string" })
+        .regex(/^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/, 'must be a Go duration such as "1h" or "15m"')
+        .default("1h")
+        .describe("how often the operator copies the values again (pods read them at start only)"),
+      remoteRefs: strict(
+        Object.fromEntries(
+          [...EXTERNAL_VALUE_NAMES, "license"].map((v) => [
+            v,
+            remoteRef.optional().describe(`where the store keeps ${EXTERNAL_VALUE_TEXT[v]} ({key, property})`),
+          ]),
+        ) as Record<(typeof EXTERNAL_VALUE_NAMES)[number] | "license", z.ZodOptional<typeof remoteRef>>,
+      ).refine((refs) => Object.values(refs).some((r) => r !== undefined), {
+        message: `must name at least one of ${[...EXTERNAL_VALUE_NAMES, "license"].join(", ")}`,
+      }),
+    })
+      .optional()
+      .describe(
+        `an External Secrets Operator ExternalSecret (external-secrets.io/v1) that writes the Secret ${EXTERNAL_SECRET.name} from your secret store`,
+      ),
   }),
   kubernetes: section({
     kubeconfig: z.string().min(1).optional().describe("path to, or contents of, a kubeconfig; ambient one when unset"),

@@ -143,34 +143,66 @@ export const secretEnvFromSecrets: ResourceValidationPolicy = {
 export const KEY_SOURCE_ANNOTATION = "n8n-cluster/encryption-key-source";
 const WEAK_KEYS = /^(changeme|change-me|secret|password|n8n|test|default|example)/i;
 
+/** The ExternalSecret kind of the External Secrets Operator; its target Secret is filled from a secret store. */
+const EXTERNAL_SECRET_TYPE = "kubernetes:external-secrets.io/v1:ExternalSecret";
+
 export const encryptionKeySecretSource: StackValidationPolicy = {
   name: "encryption-key-secret-source",
   description:
     "The Secret that N8N_ENCRYPTION_KEY references gets that key from a random.RandomPassword, or from a stack " +
     "secret (the program marks that case with the annotation n8n-cluster/encryption-key-source: stack-secret, and " +
-    "refuses a non-secret encryptionKey config). CrossGuard unwraps secrets before policies see them, so the pack " +
-    "cannot itself tell a stack secret from a plain string; it checks the dependency on the generator, the " +
-    "annotation, and that the value is at least 32 characters and not a placeholder.",
+    "refuses a non-secret encryptionKey config), or from a secret store through an External Secrets Operator " +
+    "ExternalSecret of the stack that writes that key, or (pods annotated n8n-cluster/encryption-key-source: " +
+    "existing-secret, unless allowExistingSecrets is false) from a Secret made outside the stack. CrossGuard " +
+    "unwraps secrets before policies see them, so the pack cannot itself tell a stack secret from a plain string; it " +
+    "checks the dependency on the generator, the annotation, the ExternalSecret, and that a value it can see is at " +
+    "least 32 characters and not a placeholder.",
   remediationSteps:
-    "Let the program generate the key, or set it with `pulumi config set --secret encryptionKey <value>`; never " +
+    "Let the program generate the key, set it with `pulumi config set --secret encryptionKey <value>`, or keep it " +
+    "in your secret store (secrets.externalSecret) or an existing Secret (secrets.existing.encryptionKey); never " +
     "write the key into the program or a stack file in plain text.",
   enforcementLevel: "mandatory",
+  configSchema: {
+    properties: {
+      allowExistingSecrets: { type: "boolean", default: true },
+    },
+  },
   validateStack: (args: StackValidationArgs, report: ReportViolation) => {
-    const refs = new Set<string>();
+    const allowExisting = args.getConfig<{ allowExistingSecrets?: boolean }>().allowExistingSecrets ?? true;
+    /** Secret/key -> the key-source annotations of the pods that read it. */
+    const refs = new Map<string, Set<string | undefined>>();
     for (const r of args.resources) {
       const pod = podTemplateOf(r.type, r.props);
+      const declared = (pod?.metadata as { annotations?: Record<string, string> } | undefined)?.annotations?.[
+        KEY_SOURCE_ANNOTATION
+      ];
       for (const c of allContainers(pod?.spec)) {
         for (const e of c.env ?? []) {
           const ref = e.valueFrom?.secretKeyRef;
-          if (e.name === "N8N_ENCRYPTION_KEY" && ref?.name && ref.key) refs.add(`${ref.name}/${ref.key}`);
+          if (e.name !== "N8N_ENCRYPTION_KEY" || !ref?.name || !ref.key) continue;
+          const id = `${ref.name}/${ref.key}`;
+          refs.set(id, (refs.get(id) ?? new Set()).add(declared));
         }
       }
     }
-    for (const ref of refs) {
+    for (const [ref, declared] of refs) {
       const [secretName, key] = ref.split("/") as [string, string];
       const secret = args.resources.find((r) => r.type === K8S.secret && nameOf(r.props, r.name) === secretName);
       if (!secret) {
-        report(`N8N_ENCRYPTION_KEY references Secret ${secretName}, which this stack does not manage`);
+        const fromStore = args.resources.some((r) => {
+          if (r.type !== EXTERNAL_SECRET_TYPE) return false;
+          const spec = (r.props.spec ?? {}) as { target?: { name?: string }; data?: { secretKey?: string }[] };
+          const target = spec.target?.name ?? nameOf(r.props, r.name);
+          return target === secretName && (spec.data ?? []).some((d) => d.secretKey === key);
+        });
+        const existing = declared.size === 1 && declared.has("existing-secret");
+        if (fromStore) continue;
+        if (existing && allowExisting) continue;
+        report(
+          existing
+            ? `N8N_ENCRYPTION_KEY references Secret ${secretName}, made outside the stack, and allowExistingSecrets is false`
+            : `N8N_ENCRYPTION_KEY references Secret ${secretName}, which this stack neither manages, nor fills from a secret store (ExternalSecret with key ${key}), nor declares as existing on the pods`,
+        );
         continue;
       }
       const data = (secret.props.stringData ?? secret.props.data ?? {}) as Record<string, unknown>;

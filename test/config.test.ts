@@ -219,6 +219,27 @@ const INVALID: [string, Record<string, unknown>, string][] = [
   ],
   ["SMTP sender without a host", { ...base, n8n: { smtp: { sender: "n8n <n8n@example.com>" } } }, "n8n.smtp.host"],
   [
+    "existing Secret and ExternalSecret for one value",
+    {
+      ...base,
+      secrets: {
+        existing: { redisPassword: { name: "r", key: "k" } },
+        externalSecret: { storeName: "vault", remoteRefs: { redisPassword: { key: "redis" } } },
+      },
+    },
+    "secrets.existing.redisPassword",
+  ],
+  [
+    "ExternalSecret without a store",
+    { ...base, secrets: { externalSecret: { remoteRefs: { license: { key: "l" } } } } },
+    "secrets.externalSecret.storeName",
+  ],
+  [
+    "existing Secret with a bad name",
+    { ...base, secrets: { existing: { encryptionKey: { name: "Team_N8N", key: "k" } } } },
+    "secrets.existing.encryptionKey.name",
+  ],
+  [
     "production with one postgres",
     { ...base, production: true, size: "medium", postgres: { instances: 1 } },
     "postgres.instances",

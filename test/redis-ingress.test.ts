@@ -55,16 +55,16 @@ describe("redis.conf (pure)", () => {
 
   it("the container writes the password file from the Secret and probes authenticate", () => {
     const pod = redisStatefulSet(redisProps(cfg(), "ns")).spec.template.spec;
-    const redis = redisContainer(cfg().redis);
+    const redis = redisContainer(redisProps(cfg(), "ns"));
     expect(pod.containers.map((c) => c.name)).toEqual(["redis", "exporter"]);
     expect(redis.args[0]).toContain('"$REDIS_PASSWORD" > /run/redis/auth.conf');
-    const envNames = redis.env.map((e) => [e.name, e.valueFrom.secretKeyRef.name]);
+    const envNames = redis.env.map((e) => [e.name, "valueFrom" in e ? e.valueFrom.secretKeyRef.name : e.value]);
     expect(envNames).toEqual([
       ["REDIS_PASSWORD", SECRETS.redis.name],
       ["REDISCLI_AUTH", SECRETS.redis.name],
     ]);
     expect(redis.readinessProbe.exec.command.join(" ")).toContain("redis-cli");
-    const exporter = exporterContainer(cfg().redis);
+    const exporter = exporterContainer(redisProps(cfg(), "ns"));
     expect(exporter.image).toBe("docker.io/oliver006/redis_exporter:v1.77.0");
     expect(exporter.ports).toEqual([{ name: "metrics", containerPort: 9121 }]);
     expect(pod.securityContext.runAsUser).toBe(999);

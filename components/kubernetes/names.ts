@@ -98,6 +98,38 @@ export const AWS_KEYS_SECRET = {
 
 export type SecretGroup = keyof typeof SECRETS;
 
+/** A key of a Secret in the stack's namespace. */
+export interface SecretRef {
+  name: string;
+  key: string;
+}
+
+/**
+ * The values a stack may keep outside the program (secrets.existing, secrets.externalSecret), each
+ * with the place the program keeps it otherwise. The others (Spilo's superuser, replication and
+ * Patroni passwords, the owner's password) only exist inside the in-cluster parts.
+ */
+export const EXTERNAL_VALUES = {
+  encryptionKey: { group: "n8n", key: "encryptionKey" },
+  runnersAuthToken: { group: "n8n", key: "runnersAuthToken" },
+  postgresPassword: { group: "postgres", key: "appPassword" },
+  redisPassword: { group: "redis", key: "password" },
+} as const satisfies Record<string, { group: SecretGroup; key: string }>;
+export type ExternalValue = keyof typeof EXTERNAL_VALUES;
+
+/** Where each of those values is read from, resolved from the stack config (config/resolve.ts). */
+export type SecretRefs = Record<ExternalValue, SecretRef>;
+
+/** The Secret the External Secrets Operator writes for secrets.externalSecret (owned by its ExternalSecret). */
+export const EXTERNAL_SECRET = { name: "n8n-external" } as const;
+
+/** The program's own place of a value. */
+export function programRef(value: ExternalValue): SecretRef {
+  const { group, key } = EXTERNAL_VALUES[value];
+  const secret = SECRETS[group];
+  return { name: secret.name, key: (secret.keys as Record<string, string>)[key] as string };
+}
+
 /** `valueFrom.secretKeyRef` for one value of one of the program's Secrets. */
 export function secretKeyRef<G extends SecretGroup>(group: G, key: keyof (typeof SECRETS)[G]["keys"]) {
   const secret = SECRETS[group];

@@ -57,7 +57,7 @@ function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
     envValue("DB_POSTGRESDB_PORT", PORTS.postgres),
     envValue("DB_POSTGRESDB_DATABASE", APP_DATABASE),
     envValue("DB_POSTGRESDB_USER", DB_USERS.app),
-    { name: "DB_POSTGRESDB_PASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
+    envFromSecretKey("DB_POSTGRESDB_PASSWORD", props.secretRefs.postgresPassword),
     envValue("DB_POSTGRESDB_POOL_SIZE", poolSize(props, role)),
     // n8n would send `SET statement_timeout` on every pool checkout (about 10 extra round trips per
     // execution); the app role carries the same timeout in PostgreSQL instead (bootstrap Job).
@@ -69,11 +69,11 @@ function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
     envValue("QUEUE_BULL_REDIS_HOST", NAMES.redis),
     envValue("QUEUE_BULL_REDIS_PORT", PORTS.redis),
     envValue("QUEUE_BULL_REDIS_DB", 0),
-    { name: "QUEUE_BULL_REDIS_PASSWORD", valueFrom: secretKeyRef("redis", "password") },
+    envFromSecretKey("QUEUE_BULL_REDIS_PASSWORD", props.secretRefs.redisPassword),
     envValue("QUEUE_BULL_PREFIX", n8n.queuePrefix),
     // n8n exits when Redis stays unreachable this long (milliseconds): longer than a Redis restart.
     envValue("QUEUE_BULL_REDIS_TIMEOUT_THRESHOLD", n8n.redisTimeoutThresholdSeconds * 1000),
-    { name: "N8N_ENCRYPTION_KEY", valueFrom: secretKeyRef("n8n", "encryptionKey") },
+    envFromSecretKey("N8N_ENCRYPTION_KEY", props.secretRefs.encryptionKey),
     envValue("N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS", true),
     envValue("N8N_PORT", PORTS.n8n),
     // URLs n8n writes into responses and resume links, on every role.
@@ -109,7 +109,7 @@ function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
     envValue("N8N_RUNNERS_MODE", runners.enabled ? "external" : "internal"),
     ...(runners.enabled
       ? [
-          { name: "N8N_RUNNERS_AUTH_TOKEN", valueFrom: secretKeyRef("n8n", "runnersAuthToken") },
+          envFromSecretKey("N8N_RUNNERS_AUTH_TOKEN", props.secretRefs.runnersAuthToken),
           envValue("N8N_RUNNERS_BROKER_LISTEN_ADDRESS", "127.0.0.1"),
           envValue("N8N_RUNNERS_BROKER_PORT", PORTS.runnerBroker),
         ]
@@ -189,7 +189,7 @@ export function runnerEnv(props: N8nProps): EnvVar[] {
   const r = props.runners;
   return [
     envValue("N8N_RUNNERS_TASK_BROKER_URI", `http://127.0.0.1:${PORTS.runnerBroker}`),
-    { name: "N8N_RUNNERS_AUTH_TOKEN", valueFrom: secretKeyRef("n8n", "runnersAuthToken") },
+    envFromSecretKey("N8N_RUNNERS_AUTH_TOKEN", props.secretRefs.runnersAuthToken),
     envValue("N8N_RUNNERS_AUTO_SHUTDOWN_TIMEOUT", r.autoShutdownTimeoutSeconds),
     envValue("N8N_RUNNERS_MAX_CONCURRENCY", r.maxConcurrency),
     envValue("N8N_RUNNERS_TASK_TIMEOUT", r.taskTimeoutSeconds),

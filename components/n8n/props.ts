@@ -1,7 +1,9 @@
 /** What the n8n part takes: the stack's context and the config sections its processes read. */
 import type { Input } from "@pulumi/pulumi";
 import type { StackConfig } from "../../config";
+import type { SecretSource } from "../../config/resolve";
 import { type PartContext, partContext } from "../kubernetes/context";
+import type { SecretRefs } from "../kubernetes/names";
 
 export interface N8nProps {
   /** Namespace, instance, and n8n's version as the version label. */
@@ -17,6 +19,10 @@ export interface N8nProps {
   readonly runners: StackConfig["runners"];
   /** n8n connects to PostgreSQL over TLS when the cluster serves it (postgres.tls). */
   readonly postgresTls: boolean;
+  /** Where the encryption key, runner token and the database and Redis passwords are read from. */
+  readonly secretRefs: SecretRefs;
+  /** Where the encryption key comes from; the pods declare it when it is not the program's (policy pack). */
+  readonly encryptionKeySource: SecretSource;
 }
 
 export function n8nProps(config: StackConfig, namespace: Input<string>): N8nProps {
@@ -30,5 +36,7 @@ export function n8nProps(config: StackConfig, namespace: Input<string>): N8nProp
     webhooks: config.webhooks,
     runners: config.runners,
     postgresTls: config.postgres.tls,
+    secretRefs: config.secrets.refs,
+    encryptionKeySource: config.secrets.sources.encryptionKey,
   };
 }

@@ -6,7 +6,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import { envFromSecretKey, httpGetProbe, resourceRequirements, serviceLabels } from "../kubernetes/fragments";
 import { type ComponentName, labels, selectorLabels } from "../kubernetes/labels";
-import { NAMES, PORTS, SECRETS } from "../kubernetes/names";
+import { KEY_SOURCE_ANNOTATION, NAMES, PORTS, SECRETS } from "../kubernetes/names";
 import {
   restrictedContainerSecurityContext,
   restrictedPodSecurityContext,
@@ -147,8 +147,13 @@ export function n8nPodTemplate(props: N8nProps, role: N8nRole) {
     ...w.extraVolumes,
     ...(runner ? props.runners.extraVolumes : []),
   ];
+  // A key kept outside the program is declared on the pods, so the policy pack can tell where it is from.
+  const keySource =
+    props.encryptionKeySource === "program"
+      ? {}
+      : { annotations: { [KEY_SOURCE_ANNOTATION]: props.encryptionKeySource } };
   return {
-    metadata: { labels: labels(ctx, component) },
+    metadata: { labels: labels(ctx, component), ...keySource },
     spec: {
       serviceAccountName: NAMES.serviceAccount,
       automountServiceAccountToken: false,

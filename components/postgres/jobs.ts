@@ -12,6 +12,7 @@ import {
   webIdentityTokenMount,
   webIdentityTokenVolume,
 } from "../kubernetes/aws-identity";
+import { envFromSecretKey } from "../kubernetes/fragments";
 import { type ComponentName, labels } from "../kubernetes/labels";
 import { APP_DATABASE, DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../kubernetes/pod-security";
@@ -112,7 +113,7 @@ function appConnectionEnv(props: PostgresProps, host: string) {
     { name: "PGHOST", value: host },
     { name: "PGPORT", value: String(PORTS.postgres) },
     { name: "PGUSER", value: DB_USERS.app },
-    { name: "PGPASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
+    envFromSecretKey("PGPASSWORD", props.appPasswordRef),
     { name: "PGDATABASE", value: APP_DATABASE },
     { name: "PGSSLMODE", value: props.postgres.tls ? "require" : "prefer" },
     { name: "HOME", value: "/tmp" },
@@ -195,7 +196,7 @@ export function bootstrapJob(props: PostgresProps) {
             env: [
               ...superuserConnectionEnv(props),
               ...appEnv(),
-              { name: "APP_PASSWORD", valueFrom: secretKeyRef("postgres", "appPassword") },
+              envFromSecretKey("APP_PASSWORD", props.appPasswordRef),
               { name: "APP_STATEMENT_TIMEOUT", value: `${props.appStatementTimeoutSeconds}s` },
               { name: "MONITORING_USER", value: DB_USERS.monitoring },
               { name: "MONITORING_PASSWORD", valueFrom: secretKeyRef("postgres", "monitoringPassword") },

@@ -2,6 +2,7 @@
 import type { Input } from "@pulumi/pulumi";
 import type { StackConfig } from "../../config";
 import { type PartContext, partContext } from "../kubernetes/context";
+import type { SecretRef } from "../kubernetes/names";
 
 export interface PostgresProps {
   /** Namespace, instance, and the Spilo image's tag as the version label. */
@@ -14,6 +15,8 @@ export interface PostgresProps {
   readonly production: boolean;
   /** statement_timeout the bootstrap Job sets on the app role (n8n.statementTimeoutSeconds). */
   readonly appStatementTimeoutSeconds: number;
+  /** The app role's password, as n8n reads it (secrets.existing.postgresPassword, or the program's). */
+  readonly appPasswordRef: SecretRef;
 }
 
 export function postgresProps(config: StackConfig, namespace: Input<string>): PostgresProps {
@@ -23,5 +26,6 @@ export function postgresProps(config: StackConfig, namespace: Input<string>): Po
     postgres: config.postgres,
     production: config.production,
     appStatementTimeoutSeconds: config.n8n.statementTimeoutSeconds,
+    appPasswordRef: config.secrets.refs.postgresPassword,
   };
 }
