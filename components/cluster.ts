@@ -50,23 +50,35 @@ export class N8nCluster extends pulumi.ComponentResource {
         encryptionKey: args.encryptionKey,
         protectEncryptionKey: config.production,
         sources: config.secrets.sources,
+        externalGroups: [
+          ...(config.connections.database.external ? (["postgres"] as const) : []),
+          ...(config.connections.queue.external ? (["redis"] as const) : []),
+        ],
         externalSecret: config.secrets.externalSecret,
       },
       { parent: this, dependsOn: [network] },
     );
 
-    const postgres = new N8nPostgres(`${name}-postgres`, postgresProps(config, args.namespace), {
-      parent: this,
-      dependsOn: [secrets],
-    });
-
-    const redis = new N8nRedis(`${name}-redis`, redisProps(config, args.namespace), {
-      parent: this,
-      dependsOn: [secrets],
-    });
+    // With postgres.mode or redis.mode "external" the server is yours: nothing of it is made here.
+    const { database, queue } = config.connections;
+    const postgres = database.external
+      ? undefined
+      : new N8nPostgres(`${name}-postgres`, postgresProps(config, args.namespace), {
+          parent: this,
+          dependsOn: [secrets],
+        });
+    const redis = queue.external
+      ? undefined
+      : new N8nRedis(`${name}-redis`, redisProps(config, args.namespace), {
+          parent: this,
+          dependsOn: [secrets],
+        });
 
     // n8n pods read the Secrets through env references and need their database and queue: all come first.
-    const n8nOpts = { parent: this, dependsOn: [secrets, postgres.bootstrap, redis] };
+    const n8nOpts = {
+      parent: this,
+      dependsOn: [secrets, ...(postgres ? [postgres.bootstrap] : []), ...(redis ? [redis] : [])],
+    };
     const n8n = n8nProps(config, args.namespace);
     new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, n8nServiceAccount(n8n), { parent: this });
     new N8nMain(`${name}-main`, n8n, n8nOpts);
@@ -81,8 +93,8 @@ export class N8nCluster extends pulumi.ComponentResource {
     this.secretNames = secrets.secretNames;
     this.encryptionKey = secrets.encryptionKey;
     this.ownerPassword = secrets.ownerPassword;
-    this.walBucket = postgres.walBucket;
-    this.dumpBucket = postgres.dumpBucket;
+    this.walBucket = postgres?.walBucket;
+    this.dumpBucket = postgres?.dumpBucket;
     this.registerOutputs({
       url: this.url,
       secretNames: this.secretNames,

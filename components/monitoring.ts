@@ -31,6 +31,9 @@ export interface MonitoringProps {
   /** archive_timeout, quoted by the stale-archive alert. */
   readonly archiveTimeoutSeconds: number;
   readonly outboxEnabled: boolean;
+  /** The in-cluster PostgreSQL and Redis are watched here; external ones by whoever runs them. */
+  readonly postgresInCluster: boolean;
+  readonly redisInCluster: boolean;
 }
 
 export function monitoringProps(config: StackConfig, namespace: Input<string>): MonitoringProps {
@@ -41,6 +44,8 @@ export function monitoringProps(config: StackConfig, namespace: Input<string>): 
     webhooksEnabled: config.webhooks.enabled,
     archiveTimeoutSeconds: config.postgres.archive.timeoutSeconds,
     outboxEnabled: config.postgres.outbox.enabled,
+    postgresInCluster: !config.connections.database.external,
+    redisInCluster: !config.connections.queue.external,
   };
 }
 
@@ -50,9 +55,15 @@ export function scrapeTargets(props: MonitoringProps): ScrapeTarget[] {
     // The worker's health server (QUEUE_HEALTH_CHECK_ACTIVE) serves /metrics on the same port.
     { name: "n8n-worker", service: NAMES.worker, port: "http", path: "/metrics" },
     ...(props.webhooksEnabled ? [{ name: "n8n-webhook", service: NAMES.webhook, port: "http", path: "/metrics" }] : []),
-    { name: "patroni", service: NAMES.postgresHeadless, port: "patroni", path: "/metrics" },
-    { name: "postgres-exporter", service: NAMES.postgresHeadless, port: "exporter", path: "/metrics" },
-    { name: "redis-exporter", service: NAMES.redis, port: "metrics", path: "/metrics" },
+    ...(props.postgresInCluster
+      ? [
+          { name: "patroni", service: NAMES.postgresHeadless, port: "patroni", path: "/metrics" },
+          { name: "postgres-exporter", service: NAMES.postgresHeadless, port: "exporter", path: "/metrics" },
+        ]
+      : []),
+    ...(props.redisInCluster
+      ? [{ name: "redis-exporter", service: NAMES.redis, port: "metrics", path: "/metrics" }]
+      : []),
   ];
 }
 
@@ -273,8 +284,8 @@ export function alertGroups(props: MonitoringProps): { name: string; rules: Aler
   return [
     { name: "n8n", rules: n8n },
     { name: "n8n-kubernetes", rules: kubernetes },
-    { name: "n8n-postgres", rules: postgres },
-    { name: "n8n-redis", rules: redis },
+    ...(props.postgresInCluster ? [{ name: "n8n-postgres", rules: postgres }] : []),
+    ...(props.redisInCluster ? [{ name: "n8n-redis", rules: redis }] : []),
     ...(props.outboxEnabled ? [{ name: "n8n-outbox", rules: outbox }] : []),
   ];
 }
@@ -318,6 +329,17 @@ interface PanelSpec {
 /** The dashboard's panels: queue, executions, latency, scaling, database, Redis. */
 export function dashboardPanels(props: MonitoringProps): PanelSpec[] {
   const ns = `namespace="${props.namespaceName}"`;
+  // Panels of a server the stack does not run would stay empty: the exporters are not here.
+  const shown = (p: PanelSpec) =>
+    !p.targets.some(
+      (t) =>
+        (!props.postgresInCluster && /\b(pg|patroni)_/.test(t.expr)) ||
+        (!props.redisInCluster && /\bredis_/.test(t.expr)),
+    );
+  return panels(ns).filter(shown);
+}
+
+function panels(ns: string): PanelSpec[] {
   return [
     {
       title: "Queue: waiting and active jobs",

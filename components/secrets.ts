@@ -113,6 +113,8 @@ export interface N8nSecretsArgs {
   protectEncryptionKey: boolean;
   /** Where the values n8n reads come from: the program generates only those marked "program". */
   sources: Record<ExternalValue, SecretSource>;
+  /** Groups whose server is external: their in-cluster credentials (Spilo's, Redis's) are not made. */
+  externalGroups: SecretGroup[];
   /** secrets.externalSecret: an ExternalSecret is made from it. */
   externalSecret?: StackConfig["secrets"]["externalSecret"];
 }
@@ -133,7 +135,10 @@ export class N8nSecrets extends pulumi.ComponentResource {
 
     const elsewhere = valuesKeptElsewhere(args.sources);
     const values: Record<SecretGroup, Record<string, pulumi.Output<string>>> = { n8n: {}, postgres: {}, redis: {} };
-    for (const spec of SECRET_VALUES.filter((v) => !elsewhere.has(`${v.group}.${v.key}`))) {
+    const made = SECRET_VALUES.filter(
+      (v) => !elsewhere.has(`${v.group}.${v.key}`) && !args.externalGroups.includes(v.group),
+    );
+    for (const spec of made) {
       const configured = spec.key === "encryptionKey" ? args.encryptionKey : undefined;
       const generated = configured
         ? undefined

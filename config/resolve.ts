@@ -5,9 +5,13 @@
  */
 
 import {
+  APP_DATABASE,
+  DB_USERS,
   EXTERNAL_SECRET,
   EXTERNAL_VALUES,
   type ExternalValue,
+  NAMES,
+  PORTS,
   programRef,
   type SecretRef,
   type SecretRefs,
@@ -83,6 +87,68 @@ function secretSources(parsed: ParsedConfig) {
     license,
     externalSecret: parsed.secrets.externalSecret,
   };
+}
+
+/** A CA bundle the n8n pods mount: a key of a Secret or a ConfigMap. */
+export interface CaBundle {
+  kind: "secret" | "configMap";
+  name: string;
+  key: string;
+}
+
+function caBundle(ca: { secret?: string; configMap?: string; key: string } | undefined): CaBundle | undefined {
+  if (!ca) return undefined;
+  return ca.secret
+    ? { kind: "secret", name: ca.secret, key: ca.key }
+    : { kind: "configMap", name: ca.configMap ?? "", key: ca.key };
+}
+
+/** Where n8n finds PostgreSQL, and how it checks the server: the in-cluster Spilo, or the external one. */
+export interface DatabaseConnection {
+  external: boolean;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  sslMode: "verify-full" | "require" | "disable";
+  ca?: CaBundle;
+  /** External: the addresses the n8n pods may reach it at. */
+  cidrs: string[];
+}
+
+/** Where n8n finds Redis: the in-cluster one, or the external one. */
+export interface QueueConnection {
+  external: boolean;
+  host: string;
+  port: number;
+  username?: string;
+  tls: boolean;
+  ca?: CaBundle;
+  clusterNodes: string[];
+  cidrs: string[];
+}
+
+function databaseConnection(p: ParsedConfig["postgres"]): DatabaseConnection {
+  const e = p.external;
+  if (p.mode === "external" && e) {
+    return { external: true, ...e, ca: caBundle(e.ca) };
+  }
+  // Spilo serves TLS with a self-signed certificate: encrypted, the server not verified.
+  return {
+    external: false,
+    host: NAMES.postgres,
+    port: PORTS.postgres,
+    database: APP_DATABASE,
+    user: DB_USERS.app,
+    sslMode: p.tls ? "require" : "disable",
+    cidrs: [],
+  };
+}
+
+function queueConnection(r: ParsedConfig["redis"]): QueueConnection {
+  const e = r.external;
+  if (r.mode === "external" && e) return { external: true, ...e, ca: caBundle(e.ca) };
+  return { external: false, host: NAMES.redis, port: PORTS.redis, tls: false, clusterNodes: [], cidrs: [] };
 }
 
 export interface HpaSettings {
@@ -190,6 +256,8 @@ export function resolveConfig(stack: string, parsed: ParsedConfig) {
       ...parsed.monitoring,
       dashboardNamespace: parsed.monitoring.dashboardNamespace ?? parsed.network.prometheusNamespace,
     },
+    /** Where n8n finds PostgreSQL and Redis (in-cluster or external), and how it checks them. */
+    connections: { database: databaseConnection(parsed.postgres), queue: queueConnection(parsed.redis) },
     /** Where the values n8n reads come from; secrets.refs is what every secretKeyRef of them uses. */
     secrets: { refs: secrets.refs, sources: secrets.sources, externalSecret: secrets.externalSecret },
     kubernetes: parsed.kubernetes,

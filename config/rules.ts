@@ -69,6 +69,105 @@ const oneSecretSource: Rule = (c) => {
   ];
 };
 
+/** postgres.mode / redis.mode external: the section, a password from outside, and what cannot follow. */
+const externalServers: Rule = (c) => {
+  const out: Problem[] = [];
+  const parts = [
+    {
+      key: "postgres",
+      external: c.connections.database.external,
+      given: c.postgres.external,
+      mode: c.postgres.mode,
+      password: "postgresPassword",
+    },
+    {
+      key: "redis",
+      external: c.connections.queue.external,
+      given: c.redis.external,
+      mode: c.redis.mode,
+      password: "redisPassword",
+    },
+  ] as const;
+  for (const p of parts) {
+    out.push(
+      ...when(p.mode === "external" && !p.given, {
+        path: `${p.key}.external`,
+        value: undefined,
+        message: `is required when ${p.key}.mode is "external" (host, port, cidrs, ...)`,
+      }),
+      ...when(p.mode === "in-cluster" && p.given !== undefined, {
+        path: `${p.key}.external`,
+        value: p.given,
+        message: `is set but ${p.key}.mode is "in-cluster": set ${p.key}.mode: external to use it, or remove it`,
+      }),
+      ...when(p.external && c.secrets.sources[p.password] === "program", {
+        path: `secrets.existing.${p.password}`,
+        value: undefined,
+        message: `is required when ${p.key}.mode is "external": n8n's password for your server, from a Secret ({name, key}) or secrets.externalSecret.remoteRefs.${p.password}`,
+      }),
+    );
+  }
+  const db = c.connections.database;
+  const q = c.connections.queue;
+  if (db.external) {
+    out.push(
+      ...when(c.postgres.outbox.enabled, {
+        path: "postgres.outbox.enabled",
+        value: true,
+        message:
+          'needs postgres.mode "in-cluster": the bootstrap Job that creates the outbox tables runs against the in-cluster server',
+      }),
+      ...when(c.postgres.restore !== undefined, {
+        path: "postgres.restore",
+        value: c.postgres.restore,
+        message: 'needs postgres.mode "in-cluster": restore an external server with its own tools',
+      }),
+      ...when(db.ca !== undefined && db.sslMode !== "verify-full", {
+        path: "postgres.external.ca",
+        value: c.postgres.external?.ca,
+        message: `is only used with sslMode "verify-full" (it is "${db.sslMode}")`,
+      }),
+      ...when(c.production && db.sslMode !== "verify-full", {
+        path: "postgres.external.sslMode",
+        value: db.sslMode,
+        message:
+          'must be "verify-full" when production is true: n8n checks the server certificate (give postgres.external.ca for a private CA)',
+      }),
+    );
+    const max = c.postgres.external?.maxConnections;
+    if (max !== undefined) {
+      out.push(
+        ...when(max < c.n8nConnections, {
+          path: "postgres.external.maxConnections",
+          value: max,
+          message: `is below the ${c.n8nConnections} connections n8n's pools hold at maximum replicas (main ${c.main.replicas}x${c.main.dbPoolSize}, workers ${c.workers.maxReplicas}x${c.workers.dbPoolSize}${c.webhooks.enabled ? `, webhooks ${c.webhooks.maxReplicas}x${c.webhooks.dbPoolSize}` : ""}): lower the pools or the maximum replicas`,
+        }),
+      );
+    }
+  }
+  if (q.external) {
+    out.push(
+      ...when(q.ca !== undefined && !q.tls, {
+        path: "redis.external.ca",
+        value: c.redis.external?.ca,
+        message: "is only used with redis.external.tls true",
+      }),
+      ...when(c.production && !q.tls, {
+        path: "redis.external.tls",
+        value: false,
+        message: "must be true when production is true: the queue carries execution data and the password",
+      }),
+      ...when(c.workers.queueScaling === "keda", {
+        path: "workers.queueScaling",
+        value: "keda",
+        message:
+          'is not supported with redis.mode "external" yet (KEDA\'s TLS settings are not rendered): use "none" or "external-metric"',
+      }),
+    );
+  }
+  return out;
+};
+
 export const RULES: Rule[] = [
   replicaRange("workers"),
   replicaRange("webhooks"),
@@ -182,6 +281,7 @@ export const RULES: Rule[] = [
       message: "must be >= 2 when production is true (automatic failover needs a replica)",
     }),
   oneSecretSource,
+  externalServers,
 ];
 
 export function checkRules(config: StackConfig): Problem[] {

@@ -195,6 +195,27 @@ const remoteRef = strict({
   property: z.string({ error: "must be a string" }).min(1).optional().describe("a property of a JSON value"),
 });
 
+/** A CA bundle (PEM) in a key of an existing Secret or ConfigMap (trust-manager writes ConfigMaps). */
+const caRef = strict({
+  secret: dnsLabel.optional().describe("Secret holding the CA bundle"),
+  configMap: dnsLabel.optional().describe("ConfigMap holding the CA bundle"),
+  key: z
+    .string({ error: "must be a string" })
+    .regex(/^[-._a-zA-Z0-9]+$/, "must be a Secret or ConfigMap key (letters, digits, '-', '_', '.')")
+    .default("ca.crt")
+    .describe("the key of the PEM bundle"),
+}).refine(exactlyOne(["secret", "configMap"]), { message: "needs exactly one of secret or configMap" });
+
+const HOST_TEXT = "must be a DNS name or an IPv4 address";
+const serverHost = z
+  .string({ error: HOST_TEXT })
+  .regex(/^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/, HOST_TEXT);
+const egressCidrs = (what: string) =>
+  z
+    .array(cidr)
+    .min(1, "must list at least one CIDR")
+    .describe(`addresses of ${what} the n8n pods may reach (NetworkPolicy egress; a DNS name cannot be used there)`);
+
 export const PRIVATE_RANGES = [
   "10.0.0.0/8",
   "172.16.0.0/12",
@@ -351,6 +372,37 @@ export const stackConfigSchema = strict({
     resources,
   }),
   postgres: section({
+    mode: oneOf(["in-cluster", "external"])
+      .default("in-cluster")
+      .describe(
+        "in-cluster: Spilo/Patroni made here; external: a PostgreSQL you run (RDS, Cloud SQL, ...), postgres.external",
+      ),
+    external: strict({
+      host: serverHost.describe("host name (or address) of the server; TLS verifies the certificate against it"),
+      port: port.default(5432).describe("port"),
+      database: z.string({ error: "must be a string" }).min(1).default("n8n").describe("database n8n owns"),
+      user: z
+        .string({ error: "must be a string" })
+        .min(1)
+        .default("n8n")
+        .describe("n8n's user; the password comes from secrets.existing.postgresPassword or secrets.externalSecret"),
+      sslMode: oneOf(["verify-full", "require", "disable"])
+        .default("verify-full")
+        .describe(
+          "verify-full: TLS, the certificate checked against the CA and the host; require: TLS without checks; disable: plain",
+        ),
+      ca: caRef
+        .optional()
+        .describe(
+          "CA bundle that signed the server certificate ({secret | configMap, key}); the system roots when unset",
+        ),
+      cidrs: egressCidrs("the server"),
+      maxConnections: int(20, 100_000)
+        .optional()
+        .describe("the server's max_connections, to check n8n's pools against (unchecked when unset)"),
+    })
+      .optional()
+      .describe("the PostgreSQL n8n uses with postgres.mode external"),
     instances: int(1, 9).optional().describe("Patroni members (1 primary + replicas)"),
     image: z
       .string({ error: "must be a string" })
@@ -469,6 +521,31 @@ export const stackConfigSchema = strict({
     resources,
   }),
   redis: section({
+    mode: oneOf(["in-cluster", "external"])
+      .default("in-cluster")
+      .describe(
+        "in-cluster: Redis with AOF made here; external: a Redis you run (ElastiCache, Memorystore, ...), redis.external",
+      ),
+    external: strict({
+      host: serverHost.describe("host name (or address); with clusterNodes, the first node"),
+      port: port.default(6379).describe("port"),
+      username: z
+        .string({ error: "must be a string" })
+        .min(1)
+        .optional()
+        .describe("ACL user (QUEUE_BULL_REDIS_USERNAME)"),
+      tls: bool.default(true).describe("TLS with the certificate verified (QUEUE_BULL_REDIS_TLS)"),
+      ca: caRef
+        .optional()
+        .describe("CA bundle that signed the server certificate (NODE_EXTRA_CA_CERTS); the system roots when unset"),
+      clusterNodes: z
+        .array(z.string({ error: "must be a string" }).regex(/^[a-z0-9.-]+:[0-9]{1,5}$/, 'must be "host:port"'))
+        .default([])
+        .describe("Redis Cluster nodes (QUEUE_BULL_REDIS_CLUSTER_NODES); empty for a single endpoint"),
+      cidrs: egressCidrs("the Redis nodes"),
+    })
+      .optional()
+      .describe("the Redis n8n uses with redis.mode external"),
     image: z
       .string({ error: "must be a string" })
       .min(1)

@@ -5,7 +5,7 @@
  */
 
 import { type EnvVar, envFromSecretKey, envValue } from "../kubernetes/fragments";
-import { APP_DATABASE, DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
+import { PORTS, secretKeyRef } from "../kubernetes/names";
 import type { N8nProps } from "./props";
 
 export type N8nRole = "main" | "worker" | "webhook";
@@ -46,6 +46,78 @@ export function shutdownSeconds(props: N8nProps, role: N8nRole): number {
     : n8n.gracefulShutdownSeconds;
 }
 
+/** Where the CA bundles of the servers are mounted in the n8n container (caVolumes). */
+export const CA_MOUNTS = { database: "/etc/n8n/ca/postgres", queue: "/etc/n8n/ca/redis" } as const;
+const CA_FILE = "ca.crt";
+export const caFile = (which: keyof typeof CA_MOUNTS) => `${CA_MOUNTS[which]}/${CA_FILE}`;
+
+/** The volumes (and mounts) of the CA bundles the stack names, each projected to ca.crt. */
+export function caVolumes(props: N8nProps) {
+  const c = props.connections;
+  return (["database", "queue"] as const).flatMap((which) => {
+    const ca = c[which].ca;
+    if (!ca) return [];
+    const name = `${which === "database" ? "postgres" : "redis"}-ca`;
+    const items = [{ key: ca.key, path: CA_FILE }];
+    return [
+      {
+        volume:
+          ca.kind === "secret"
+            ? { name, secret: { secretName: ca.name, items } }
+            : { name, configMap: { name: ca.name, items } },
+        mount: { name, mountPath: CA_MOUNTS[which], readOnly: true },
+      },
+    ];
+  });
+}
+
+/**
+ * PostgreSQL: host, database and user, and TLS. verify-full checks the certificate against the CA
+ * bundle (DB_POSTGRESDB_SSL_CA_FILE: n8n reads a file for any setting through <NAME>_FILE) and the
+ * host; require encrypts without checking (the in-cluster Spilo's self-signed certificate).
+ */
+function databaseEnv(props: N8nProps, role: N8nRole): EnvVar[] {
+  const db = props.connections.database;
+  return [
+    envValue("DB_POSTGRESDB_HOST", db.host),
+    envValue("DB_POSTGRESDB_PORT", db.port),
+    envValue("DB_POSTGRESDB_DATABASE", db.database),
+    envValue("DB_POSTGRESDB_USER", db.user),
+    envFromSecretKey("DB_POSTGRESDB_PASSWORD", props.secretRefs.postgresPassword),
+    envValue("DB_POSTGRESDB_POOL_SIZE", poolSize(props, role)),
+    // n8n would send `SET statement_timeout` on every pool checkout (about 10 extra round trips per
+    // execution); the app role carries the same timeout in PostgreSQL instead (bootstrap Job).
+    envValue("DB_POSTGRESDB_STATEMENT_TIMEOUT", 0),
+    ...(db.sslMode === "disable"
+      ? []
+      : [
+          envValue("DB_POSTGRESDB_SSL_ENABLED", true),
+          envValue("DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED", db.sslMode === "verify-full"),
+          ...(db.ca && db.sslMode === "verify-full" ? [envValue("DB_POSTGRESDB_SSL_CA_FILE", caFile("database"))] : []),
+        ]),
+  ];
+}
+
+/**
+ * Redis: host, credentials, TLS and cluster nodes. n8n has no Redis CA setting: a private CA is
+ * added to Node's trust store (NODE_EXTRA_CA_CERTS, read at start), and ioredis verifies against it.
+ */
+function queueEnv(props: N8nProps): EnvVar[] {
+  const q = props.connections.queue;
+  return [
+    envValue("QUEUE_BULL_REDIS_HOST", q.host),
+    envValue("QUEUE_BULL_REDIS_PORT", q.port),
+    envValue("QUEUE_BULL_REDIS_DB", 0),
+    ...(q.username ? [envValue("QUEUE_BULL_REDIS_USERNAME", q.username)] : []),
+    envFromSecretKey("QUEUE_BULL_REDIS_PASSWORD", props.secretRefs.redisPassword),
+    ...(q.tls
+      ? [envValue("QUEUE_BULL_REDIS_TLS", true), envValue("QUEUE_BULL_REDIS_TLS_VALIDATE_CERTIFICATE", true)]
+      : []),
+    ...(q.clusterNodes.length > 0 ? [envValue("QUEUE_BULL_REDIS_CLUSTER_NODES", q.clusterNodes.join(","))] : []),
+    ...(q.ca && q.tls ? [envValue("NODE_EXTRA_CA_CERTS", caFile("queue"))] : []),
+  ];
+}
+
 function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
   const { n8n, runners } = props;
   const ex = n8n.executions;
@@ -53,23 +125,8 @@ function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
     // Queue mode: main and webhook processors enqueue into Redis, workers run the jobs.
     envValue("EXECUTIONS_MODE", "queue"),
     envValue("DB_TYPE", "postgresdb"),
-    envValue("DB_POSTGRESDB_HOST", NAMES.postgres),
-    envValue("DB_POSTGRESDB_PORT", PORTS.postgres),
-    envValue("DB_POSTGRESDB_DATABASE", APP_DATABASE),
-    envValue("DB_POSTGRESDB_USER", DB_USERS.app),
-    envFromSecretKey("DB_POSTGRESDB_PASSWORD", props.secretRefs.postgresPassword),
-    envValue("DB_POSTGRESDB_POOL_SIZE", poolSize(props, role)),
-    // n8n would send `SET statement_timeout` on every pool checkout (about 10 extra round trips per
-    // execution); the app role carries the same timeout in PostgreSQL instead (bootstrap Job).
-    envValue("DB_POSTGRESDB_STATEMENT_TIMEOUT", 0),
-    // Encrypted to Spilo's self-signed certificate: the server is not verified, the traffic is private.
-    ...(props.postgresTls
-      ? [envValue("DB_POSTGRESDB_SSL_ENABLED", true), envValue("DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED", false)]
-      : []),
-    envValue("QUEUE_BULL_REDIS_HOST", NAMES.redis),
-    envValue("QUEUE_BULL_REDIS_PORT", PORTS.redis),
-    envValue("QUEUE_BULL_REDIS_DB", 0),
-    envFromSecretKey("QUEUE_BULL_REDIS_PASSWORD", props.secretRefs.redisPassword),
+    ...databaseEnv(props, role),
+    ...queueEnv(props),
     envValue("QUEUE_BULL_PREFIX", n8n.queuePrefix),
     // n8n exits when Redis stays unreachable this long (milliseconds): longer than a Redis restart.
     envValue("QUEUE_BULL_REDIS_TIMEOUT_THRESHOLD", n8n.redisTimeoutThresholdSeconds * 1000),

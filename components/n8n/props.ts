@@ -17,8 +17,8 @@ export interface N8nProps {
   readonly workers: StackConfig["workers"];
   readonly webhooks: StackConfig["webhooks"];
   readonly runners: StackConfig["runners"];
-  /** n8n connects to PostgreSQL over TLS when the cluster serves it (postgres.tls). */
-  readonly postgresTls: boolean;
+  /** Where n8n finds PostgreSQL and Redis, and how it checks their certificates. */
+  readonly connections: StackConfig["connections"];
   /** Where the encryption key, runner token and the database and Redis passwords are read from. */
   readonly secretRefs: SecretRefs;
   /** Where the encryption key comes from; the pods declare it when it is not the program's (policy pack). */
@@ -35,7 +35,7 @@ export function n8nProps(config: StackConfig, namespace: Input<string>): N8nProp
     workers: config.workers,
     webhooks: config.webhooks,
     runners: config.runners,
-    postgresTls: config.postgres.tls,
+    connections: config.connections,
     secretRefs: config.secrets.refs,
     encryptionKeySource: config.secrets.sources.encryptionKey,
   };

@@ -12,7 +12,7 @@ import {
   restrictedPodSecurityContext,
   scratchVolume,
 } from "../kubernetes/pod-security";
-import { type N8nRole, n8nEnv, runnerEnv, shutdownSeconds } from "./env";
+import { caVolumes, type N8nRole, n8nEnv, runnerEnv, shutdownSeconds } from "./env";
 import type { N8nProps } from "./props";
 
 /** uid/gid of user `node` in n8nio/n8n and of user `runner` in n8nio/runners. */
@@ -98,7 +98,9 @@ function envFromOf(c: ContainerEscapeHatches) {
 }
 
 /** Names of the volumes the program gives every n8n pod (extraVolumes may not reuse them). */
-export const PROGRAM_VOLUMES: string[] = [...n8nScratch(), ...runnerScratch()].map((v) => v.volume.name);
+export const PROGRAM_VOLUMES: string[] = [...n8nScratch(), ...runnerScratch()]
+  .map((v) => v.volume.name)
+  .concat(["postgres-ca", "redis-ca"]);
 
 function runnerScratch() {
   return [scratchVolume("runner-tmp", "/tmp"), scratchVolume("runner-home", "/home/runner")];
@@ -123,7 +125,7 @@ export function n8nContainer(props: N8nProps, role: N8nRole) {
     lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
     resources: resourceRequirements(w.resources),
     securityContext: restrictedContainerSecurityContext(),
-    volumeMounts: [...volumes.map((v) => v.mount), ...w.extraVolumeMounts],
+    volumeMounts: [...volumes.map((v) => v.mount), ...caVolumes(props).map((v) => v.mount), ...w.extraVolumeMounts],
   } satisfies k8s.types.input.core.v1.Container;
 }
 
@@ -144,6 +146,7 @@ export function n8nPodTemplate(props: N8nProps, role: N8nRole) {
   const volumes = [
     ...n8nScratch().map((v) => v.volume),
     ...(runner ? runnerScratch().map((v) => v.volume) : []),
+    ...caVolumes(props).map((v) => v.volume),
     ...w.extraVolumes,
     ...(runner ? props.runners.extraVolumes : []),
   ];
@@ -298,14 +301,14 @@ export function waitingListKey(props: N8nProps): string {
   return `${props.n8n.queuePrefix}:jobs:wait`;
 }
 
-/** KEDA TriggerAuthentication: the Redis password from the program's Secret. */
+/** KEDA TriggerAuthentication: the Redis password from where n8n reads it. */
 export function kedaTriggerAuthentication(props: N8nProps) {
   return {
     apiVersion: "keda.sh/v1alpha1",
     kind: "TriggerAuthentication",
     metadata: { name: `${NAMES.worker}-redis`, namespace: props.ctx.namespace, labels: labels(props.ctx, "worker") },
     spec: {
-      secretTargetRef: [{ parameter: "password", name: SECRETS.redis.name, key: SECRETS.redis.keys.password }],
+      secretTargetRef: [{ parameter: "password", ...props.secretRefs.redisPassword }],
     },
   };
 }

@@ -47,6 +47,17 @@ const tcp = (...ports: number[]): FlowPort[] => ports.map((port) => ({ port, pro
 const pods = (...components: ComponentName[]): Endpoint => ({ kind: "pods", components });
 const N8N: ComponentName[] = ["main", "worker", "webhook"];
 
+/** n8n's flow to a server you run: its addresses, on its port (and the ports of its cluster nodes). */
+function externalServer(name: string, server: { cidrs: string[]; port: number; clusterNodes?: string[] }): Flow {
+  const ports = new Set([server.port, ...(server.clusterNodes ?? []).map((n) => Number(n.split(":").pop()))]);
+  return {
+    name,
+    from: pods(...N8N),
+    to: { kind: "cidrs", cidrs: server.cidrs, except: [] },
+    ports: tcp(...[...ports].sort((a, b) => a - b)),
+  };
+}
+
 /** The allowed connections of a stack (the README's "Network policies" table lists them). */
 /** What the NetworkPolicies take: the stack's context and the settings that open or close flows. */
 export interface NetworkProps {
@@ -57,6 +68,8 @@ export interface NetworkProps {
   readonly ingressEnabled: boolean;
   /** KEDA reads the queue length from Redis when it scales the workers. */
   readonly kedaScaling: boolean;
+  /** External PostgreSQL or Redis: n8n reaches their addresses, and the in-cluster flows go. */
+  readonly connections: StackConfig["connections"];
 }
 
 export function networkProps(config: StackConfig, namespace: Input<string>): NetworkProps {
@@ -65,6 +78,7 @@ export function networkProps(config: StackConfig, namespace: Input<string>): Net
     network: config.network,
     ingressEnabled: config.ingress.enabled,
     kedaScaling: config.workers.queueScaling === "keda",
+    connections: config.connections,
   };
 }
 
@@ -72,6 +86,39 @@ export function networkFlows(props: NetworkProps): Flow[] {
   const net = props.network;
   const primary: Endpoint = { kind: "pods", components: ["postgres"], extraLabels: { [ROLE_LABEL]: LEADER_ROLE } };
   const prometheus: Endpoint = { kind: "namespace", namespace: net.prometheusNamespace };
+  const { database: db, queue } = props.connections;
+  const inClusterPostgres: Flow[] = [
+    { name: "n8n-to-postgres", from: pods(...N8N), to: primary, ports: tcp(PORTS.postgres) },
+    {
+      name: "jobs-to-postgres",
+      from: pods("postgres-bootstrap", "outbox-reaper"),
+      to: primary,
+      ports: tcp(PORTS.postgres),
+    },
+    {
+      // The Job that applies Patroni's dynamic configuration (PATCH /config, authenticated).
+      name: "patroni-config-to-postgres",
+      from: pods("postgres-config"),
+      to: pods("postgres"),
+      ports: tcp(PORTS.patroni),
+    },
+    { name: "dump-to-postgres", from: pods("postgres-dump"), to: pods("postgres"), ports: tcp(PORTS.postgres) },
+  ];
+  const postgresInfrastructure: Flow[] = [
+    { name: "postgres-peers", from: pods("postgres"), to: pods("postgres"), ports: tcp(PORTS.postgres, PORTS.patroni) },
+    {
+      name: "postgres-to-apiserver",
+      from: pods("postgres"),
+      to: { kind: "cidrs", cidrs: net.apiServer.cidrs, except: [] },
+      ports: tcp(...net.apiServer.ports),
+    },
+    {
+      name: "backups-to-s3",
+      from: pods("postgres", "postgres-dump"),
+      to: { kind: "cidrs", cidrs: net.s3Cidrs, except: net.egress.exceptCidrs },
+      ports: tcp(443),
+    },
+  ];
   return [
     {
       name: "dns",
@@ -99,35 +146,11 @@ export function networkFlows(props: NetworkProps): Flow[] {
           },
         ]
       : []),
-    { name: "n8n-to-postgres", from: pods(...N8N), to: primary, ports: tcp(PORTS.postgres) },
-    {
-      name: "jobs-to-postgres",
-      from: pods("postgres-bootstrap", "outbox-reaper"),
-      to: primary,
-      ports: tcp(PORTS.postgres),
-    },
-    {
-      // The Job that applies Patroni's dynamic configuration (PATCH /config, authenticated).
-      name: "patroni-config-to-postgres",
-      from: pods("postgres-config"),
-      to: pods("postgres"),
-      ports: tcp(PORTS.patroni),
-    },
-    { name: "dump-to-postgres", from: pods("postgres-dump"), to: pods("postgres"), ports: tcp(PORTS.postgres) },
-    { name: "n8n-to-redis", from: pods(...N8N), to: pods("redis"), ports: tcp(PORTS.redis) },
-    { name: "postgres-peers", from: pods("postgres"), to: pods("postgres"), ports: tcp(PORTS.postgres, PORTS.patroni) },
-    {
-      name: "postgres-to-apiserver",
-      from: pods("postgres"),
-      to: { kind: "cidrs", cidrs: net.apiServer.cidrs, except: [] },
-      ports: tcp(...net.apiServer.ports),
-    },
-    {
-      name: "backups-to-s3",
-      from: pods("postgres", "postgres-dump"),
-      to: { kind: "cidrs", cidrs: net.s3Cidrs, except: net.egress.exceptCidrs },
-      ports: tcp(443),
-    },
+    ...(db.external ? [externalServer("n8n-to-postgres", db)] : inClusterPostgres),
+    ...(queue.external
+      ? [externalServer("n8n-to-redis", queue)]
+      : [{ name: "n8n-to-redis", from: pods(...N8N), to: pods("redis"), ports: tcp(PORTS.redis) }]),
+    ...(db.external ? [] : postgresInfrastructure),
     {
       name: "n8n-to-internet",
       from: pods(...N8N),
@@ -135,9 +158,13 @@ export function networkFlows(props: NetworkProps): Flow[] {
       ports: tcp(...net.egress.ports),
     },
     { name: "prometheus-to-n8n", from: prometheus, to: pods(...N8N), ports: tcp(PORTS.n8n) },
-    { name: "prometheus-to-postgres", from: prometheus, to: pods("postgres"), ports: tcp(PORTS.patroni) },
-    { name: "prometheus-to-redis", from: prometheus, to: pods("redis"), ports: tcp(PORTS.redisExporter) },
-    ...(props.kedaScaling
+    ...(db.external
+      ? []
+      : [{ name: "prometheus-to-postgres", from: prometheus, to: pods("postgres"), ports: tcp(PORTS.patroni) }]),
+    ...(queue.external
+      ? []
+      : [{ name: "prometheus-to-redis", from: prometheus, to: pods("redis"), ports: tcp(PORTS.redisExporter) }]),
+    ...(props.kedaScaling && !queue.external
       ? [
           {
             name: "keda-to-redis",
