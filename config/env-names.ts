@@ -20,3 +20,17 @@ export function knownEnvNames(kind: "n8n" | "task-runner"): ReadonlySet<string> 
   }
   return names;
 }
+
+/** Variables Node.js itself reads at start, in every n8n process (NODE_EXTRA_CA_CERTS: extra trusted CAs). */
+export const NODE_RUNTIME_ENV: ReadonlySet<string> = new Set(["NODE_EXTRA_CA_CERTS"]);
+
+/**
+ * Whether a process reads a variable: a name on its list; for n8n also `<NAME>_FILE` of a name on
+ * it (@n8n/config's readEnv takes the value from that file when NAME is unset) and Node's own.
+ */
+export function readsEnv(kind: "n8n" | "task-runner", name: string): boolean {
+  const known = knownEnvNames(kind);
+  if (known.has(name)) return true;
+  if (kind !== "n8n") return false;
+  return NODE_RUNTIME_ENV.has(name) || (name.endsWith("_FILE") && known.has(name.slice(0, -"_FILE".length)));
+}

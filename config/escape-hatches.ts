@@ -7,7 +7,7 @@
 import { n8nEnv, runnerEnv } from "../components/n8n/env";
 import { n8nProps } from "../components/n8n/props";
 import { PROGRAM_VOLUMES } from "../components/n8n/workload";
-import { ENV_NAMES_RELEASE, knownEnvNames } from "./env-names";
+import { ENV_NAMES_RELEASE, readsEnv } from "./env-names";
 import type { StackConfig } from "./resolve";
 import type { Problem } from "./rules";
 
@@ -23,7 +23,7 @@ function programEnv(c: StackConfig, section: Section): Set<string> {
 
 function sectionProblems(c: StackConfig, section: Section): Problem[] {
   const s = c[section];
-  const known = knownEnvNames(section === "runners" ? "task-runner" : "n8n");
+  const kind = section === "runners" ? "task-runner" : "n8n";
   const software = section === "runners" ? "the task runner" : "n8n";
   const ours = programEnv(c, section);
   const problems: Problem[] = [];
@@ -37,7 +37,7 @@ function sectionProblems(c: StackConfig, section: Section): Problem[] {
       });
     } else if (ours.has(e.name)) {
       problems.push({ path, value: e.name, message: "is set by the program; change the config key that sets it" });
-    } else if (!s.allowUnknownEnv && !known.has(e.name)) {
+    } else if (!s.allowUnknownEnv && !readsEnv(kind, e.name)) {
       problems.push({
         path,
         value: e.name,

@@ -275,7 +275,7 @@ export const RULES: Rule[] = [
       message: "is required when other n8n.smtp keys are set: without a host n8n sends no mail",
     }),
   (c) =>
-    when(c.production && c.postgres.instances < 2, {
+    when(c.production && !c.connections.database.external && c.postgres.instances < 2, {
       path: "postgres.instances",
       value: c.postgres.instances,
       message: "must be >= 2 when production is true (automatic failover needs a replica)",

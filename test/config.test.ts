@@ -239,6 +239,29 @@ const INVALID: [string, Record<string, unknown>, string][] = [
     { ...base, secrets: { existing: { encryptionKey: { name: "Team_N8N", key: "k" } } } },
     "secrets.existing.encryptionKey.name",
   ],
+  ["external PostgreSQL without its section", { ...base, postgres: { mode: "external" } }, "postgres.external"],
+  [
+    "external PostgreSQL with a generated password",
+    { ...base, postgres: { mode: "external", external: { host: "db.example.com", cidrs: ["10.0.0.0/8"] } } },
+    "secrets.existing.postgresPassword",
+  ],
+  [
+    "external Redis CA without TLS",
+    {
+      ...base,
+      redis: {
+        mode: "external",
+        external: { host: "r.example.com", tls: false, ca: { secret: "ca" }, cidrs: ["10.0.0.0/8"] },
+      },
+      secrets: { existing: { redisPassword: { name: "r", key: "k" } } },
+    },
+    "redis.external.ca",
+  ],
+  [
+    "external server without CIDRs",
+    { ...base, postgres: { mode: "external", external: { host: "db.example.com", cidrs: [] } } },
+    "postgres.external.cidrs",
+  ],
   [
     "production with one postgres",
     { ...base, production: true, size: "medium", postgres: { instances: 1 } },

@@ -263,7 +263,7 @@ describe("the README's Pulumi ESC example", () => {
   it("imports the environment in the stack file and feeds the encryption key as a secret", async () => {
     expect(envDoc).toBeDefined();
     expect((parseYaml(stackDoc as string) as { environment: string[] }).environment).toEqual(["n8n/prod"]);
-    const key = "a".repeat(16) + "0123456789abcdef0123456789abcdef";
+    const key = `${"a".repeat(16)}0123456789abcdef0123456789abcdef`;
     const env = openEnvironment(envDoc as string, key);
     expect(env.secretKeys).toEqual(["n8n-cluster:encryptionKey"]);
     const stack = stackConfigFromYaml(stackDoc as string, "n8n-cluster");

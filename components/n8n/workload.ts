@@ -6,7 +6,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import { envFromSecretKey, httpGetProbe, resourceRequirements, serviceLabels } from "../kubernetes/fragments";
 import { type ComponentName, labels, selectorLabels } from "../kubernetes/labels";
-import { KEY_SOURCE_ANNOTATION, NAMES, PORTS, SECRETS } from "../kubernetes/names";
+import { KEY_SOURCE_ANNOTATION, NAMES, PORTS } from "../kubernetes/names";
 import {
   restrictedContainerSecurityContext,
   restrictedPodSecurityContext,
