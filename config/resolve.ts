@@ -133,14 +133,17 @@ function databaseConnection(p: ParsedConfig["postgres"]): DatabaseConnection {
   if (p.mode === "external" && e) {
     return { external: true, ...e, ca: caBundle(e.ca) };
   }
-  // Spilo serves TLS with a self-signed certificate: encrypted, the server not verified.
+  // cert-manager signs the server certificate with the namespace CA, whose certificate is in the
+  // server certificate's Secret (ca.crt): the clients verify. Spilo's own is self-signed: encrypted only.
+  const verified = p.tls && p.serverCertificate === "cert-manager";
   return {
     external: false,
     host: NAMES.postgres,
     port: PORTS.postgres,
     database: APP_DATABASE,
     user: DB_USERS.app,
-    sslMode: p.tls ? "require" : "disable",
+    sslMode: !p.tls ? "disable" : verified ? "verify-full" : "require",
+    ...(verified ? { ca: { kind: "secret" as const, name: NAMES.postgresTls, key: "ca.crt" } } : {}),
     cidrs: [],
   };
 }

@@ -431,9 +431,12 @@ export const stackConfigSchema = strict({
         .default(1024 ** 2)
         .describe("bytes a replica may lag and still be promoted (Spilo's default is 32 MiB)"),
     }),
-    tls: bool
-      .default(true)
-      .describe("n8n reaches PostgreSQL over TLS (Spilo's certificate; encrypts, does not verify the server)"),
+    tls: bool.default(true).describe("n8n and the Jobs reach PostgreSQL over TLS"),
+    serverCertificate: oneOf(["cert-manager", "spilo"])
+      .default("cert-manager")
+      .describe(
+        "who signs PostgreSQL's certificate: cert-manager, from a CA of the namespace, so n8n and the Jobs verify the server (verify-full); spilo: its own self-signed one (encrypted, not verified)",
+      ),
     clientCidrs: z
       .array(cidr)
       .min(1, "must list at least one CIDR")

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { Manifest } from "../render/manifests";
-import { type SpiloConfiguration, selfSignedCertificate, spiloConfiguration, superuserPsql } from "./postgres";
+import { type SpiloConfiguration, serverCertificate, spiloConfiguration, superuserPsql } from "./postgres";
 import { freePort, Server, scratchDir, waitFor, writeFile } from "./servers";
 
 export interface Member {
@@ -146,7 +146,7 @@ export async function startPatroni(
     const dir = scratchDir(`patroni${i}`, "postgres");
     dirs.push(dir);
     const m = { name: `n8n-postgres-${i}`, pgPort: await freePort(), apiPort: await freePort(), dir } as Member;
-    selfSignedCertificate(dir);
+    serverCertificate(dir);
     writeFile(join(dir, "patroni.yml"), stringify(config(m)), "postgres");
     members.push(m);
   }

@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import type { Manifest } from "../render/manifests";
 import { containerOf, find, freePort, resolveEnv, Server, scratchDir, waitFor, writeFile } from "./servers";
+import { signedServerCertificate } from "./tls";
 
 const BIN = "/usr/lib/postgresql/15/bin";
 export const SUPERUSER_PASSWORD = "test-superuser-password-0123456789abcdef";
@@ -20,14 +21,12 @@ function asPostgres(command: string, args: string[]) {
   return spawnSync("runuser", ["-u", "postgres", "--", command, ...args], { encoding: "utf8" });
 }
 
-/** A throwaway server.crt/server.key in `dir`, owned by postgres (Spilo generates its own likewise). */
-export function selfSignedCertificate(dir: string): void {
-  const key = join(dir, "server.key");
-  const crt = join(dir, "server.crt");
-  const args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"];
-  if (spawnSync("openssl", [...args, "-keyout", key, "-out", crt]).status !== 0) throw new Error("openssl failed");
-  spawnSync("chown", ["postgres:postgres", key, crt]);
-  spawnSync("chmod", ["600", key]);
+/**
+ * server.crt/server.key in `dir`, owned by postgres, signed by the test CA that stands in for the
+ * namespace CA cert-manager runs (support/tls.ts), so clients can verify as the rendered ones do.
+ */
+export function serverCertificate(dir: string): void {
+  signedServerCertificate(dir);
 }
 
 /** One SQL command through psql over TCP on loopback as the superuser (env adds libpq settings). */
@@ -88,7 +87,7 @@ export async function startPostgres(
       "UTF8",
     ]);
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
-    selfSignedCertificate(dir);
+    serverCertificate(dir);
   }
   const p = port ?? (await freePort());
   const settings: Record<string, string> = {

@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { Manifest } from "../render/manifests";
 import { containerEnv, type KubeletEnvVar } from "./kubelet";
+import { localCaPaths } from "./tls";
 
 export const ROOT = resolve(__dirname, "..");
 
@@ -72,7 +73,8 @@ export function resolveEnv(
   list: Manifest[] = [],
 ): Record<string, string> {
   const withoutFields = (c.env ?? []).filter((e) => !e.valueFrom?.fieldRef);
-  return { ...containerEnv(withoutFields, { manifests: list, secret: secretValue }), ...overrides };
+  // Files under the pods' CA mounts come from the test CA (the stand-in for the namespace CA).
+  return { ...localCaPaths(containerEnv(withoutFields, { manifests: list, secret: secretValue })), ...overrides };
 }
 
 export function freePort(): Promise<number> {

@@ -17,6 +17,7 @@ import {
   waitingListKey,
 } from "../components/n8n/workload";
 import { parseStackConfig, type StackConfig } from "../config";
+import { readsEnv } from "../config/env-names";
 import type { StackRun } from "../render/run";
 import { findManifest, type PodContainer, podsOf, ROOT, runProgram, runStackFile } from "./harness";
 
@@ -51,7 +52,8 @@ describe("n8nEnv (pure)", () => {
   it.each(ROLE_LIST)("%s: every name is one n8n 2.40.7 reads, each set once", (role) => {
     const names = n8nEnv(np(c), role).map((e) => e.name);
     expect(new Set(names).size).toBe(names.length);
-    for (const n of names) expect(ENV_NAMES, n).toContain(n);
+    // n8n's list, or <NAME>_FILE of a name on it (@n8n/config reads the value from that file).
+    for (const n of names) expect(readsEnv("n8n", n), n).toBe(true);
   });
 
   it("the runner sidecar's env names are n8n's too", () => {
@@ -162,6 +164,7 @@ describe("n8nEnv (pure)", () => {
       "DB_POSTGRESDB_STATEMENT_TIMEOUT",
       "DB_POSTGRESDB_SSL_ENABLED",
       "DB_POSTGRESDB_SSL_REJECT_UNAUTHORIZED",
+      "DB_POSTGRESDB_SSL_CA_FILE",
       "QUEUE_BULL_REDIS_HOST",
       "QUEUE_BULL_REDIS_PORT",
       "QUEUE_BULL_REDIS_DB",
@@ -301,13 +304,14 @@ describe("pod and workload builders (pure)", () => {
       expect(x.resources.requests.cpu && x.resources.limits.memory).toBeTruthy();
     }
     const n8nMounts = t.spec.containers[0]?.volumeMounts.map((m) => m.mountPath);
-    expect(n8nMounts).toEqual(["/home/node/.n8n", "/home/node/.cache", "/tmp"]);
+    // Scratch space, and the namespace CA that signed PostgreSQL's certificate (read-only).
+    expect(n8nMounts).toEqual(["/home/node/.n8n", "/home/node/.cache", "/tmp", "/etc/n8n/ca/postgres"]);
   });
 
   it("no sidecar and no runner volumes when runners are off", () => {
     const t = n8nPodTemplate(np(cfg({ runners: { enabled: false } })), "worker");
     expect(t.spec.initContainers).toBeUndefined();
-    expect(t.spec.volumes.map((v) => v.name)).toEqual(["n8n-home", "n8n-cache", "tmp"]);
+    expect(t.spec.volumes.map((v) => v.name)).toEqual(["n8n-home", "n8n-cache", "tmp", "postgres-ca"]);
   });
 
   it("grace period covers n8n's graceful shutdown plus the preStop pause", () => {
@@ -417,7 +421,7 @@ describe.each(["staging", "prod"])("stack %s: n8n workloads", (stack) => {
     for (const p of n8nPods(run)) {
       for (const c of [...(p.spec.initContainers ?? []), ...p.spec.containers]) {
         for (const e of c.env ?? []) {
-          expect(ENV_NAMES, `${c.name}: ${e.name}`).toContain(e.name);
+          expect(readsEnv("n8n", e.name), `${c.name}: ${e.name}`).toBe(true);
           if (SECRET_LIKE.test(e.name)) expect("valueFrom" in e, e.name).toBe(true);
         }
       }

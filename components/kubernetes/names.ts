@@ -41,6 +41,10 @@ export const NAMES = {
   /** WAL-G's web identity files (IRSA). */
   postgresWalg: "n8n-postgres-walg",
   outboxReaper: "n8n-outbox-reaper",
+  /** cert-manager: the self-signed bootstrap Issuer, the namespace CA (Certificate, Secret, Issuer), the server certificate. */
+  postgresSelfSigned: "n8n-postgres-selfsigned",
+  postgresCa: "n8n-postgres-ca",
+  postgresTls: "n8n-postgres-tls",
   redis: "n8n-redis",
 } as const;
 

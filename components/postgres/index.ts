@@ -14,6 +14,7 @@ import {
   patroniConfigJob,
   patroniConfigMap,
 } from "./jobs";
+import { certificateObjects, certManagerSigns } from "./tls";
 import type { PostgresProps } from "./props";
 import {
   awsKeysSecret,
@@ -66,9 +67,24 @@ export class N8nPostgres extends pulumi.ComponentResource {
     new k8s.core.v1.Service(`${name}-replicas`, services.replicas, child);
     const headless = new k8s.core.v1.Service(`${name}-headless`, services.headless, child);
     const patroniFiles = new k8s.core.v1.ConfigMap(`${name}-patroni`, patroniConfigMap(props), child);
+    // The namespace CA and the server certificate: cert-manager writes the Secret the pods mount
+    // (a pod whose Secret is not there yet waits in ContainerCreating).
+    const certificates = certManagerSigns(props)
+      ? certificateObjects(props).map(
+          (o) => new k8s.apiextensions.CustomResource(`${name}-${o.kind.toLowerCase()}-${o.metadata.name}`, o, child),
+        )
+      : [];
     const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, postgresStatefulSet(props, target), {
       parent: this,
-      dependsOn: [sa, binding, headless, patroniFiles, ...(keys ? [keys] : []), ...(walgFiles ? [walgFiles] : [])],
+      dependsOn: [
+        sa,
+        binding,
+        headless,
+        patroniFiles,
+        ...certificates,
+        ...(keys ? [keys] : []),
+        ...(walgFiles ? [walgFiles] : []),
+      ],
     });
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, postgresPdb(props), child);
 

@@ -28,6 +28,7 @@ import {
   outboxSchemaSql,
 } from "./sql";
 import { meta, SPILO_GID, SPILO_UID, serviceAccount } from "./statefulset";
+import { jobCaMount, jobCaVolume, jobSslEnv } from "./tls";
 
 /** The superuser connection env of a Job that talks to the primary (over TLS). */
 export function superuserConnectionEnv(props: PostgresProps) {
@@ -37,7 +38,7 @@ export function superuserConnectionEnv(props: PostgresProps) {
     { name: "PGUSER", value: DB_USERS.superuser },
     { name: "PGPASSWORD", valueFrom: secretKeyRef("postgres", "superuserPassword") },
     { name: "PGDATABASE", value: "postgres" },
-    { name: "PGSSLMODE", value: props.postgres.tls ? "require" : "prefer" },
+    ...jobSslEnv(props, props.connection),
     { name: "PGCONNECT_TIMEOUT", value: "10" },
   ];
 }
@@ -52,10 +53,14 @@ interface JobContainer {
 
 type Volume =
   | { name: string; configMap?: { name: string }; emptyDir?: { sizeLimit: string } }
+  | typeof jobCaVolume
   | ReturnType<typeof webIdentityTokenVolume>;
 
 /** A restricted pod spec for short-lived Spilo-image containers (psql, pg_dump). */
 export function jobPodSpec(props: PostgresProps, container: JobContainer, volumes: Volume[] = []) {
+  // A container that verifies the server (PGSSLROOTCERT) gets the CA file it names.
+  const verifies = container.env.some((e) => e.name === "PGSSLROOTCERT");
+  const withCa = verifies ? { ...container, volumeMounts: [...container.volumeMounts, jobCaMount] } : container;
   return {
     restartPolicy: "Never",
     automountServiceAccountToken: false,
@@ -67,10 +72,10 @@ export function jobPodSpec(props: PostgresProps, container: JobContainer, volume
         imagePullPolicy: "IfNotPresent",
         resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
         securityContext: restrictedContainerSecurityContext(),
-        ...container,
+        ...withCa,
       },
     ],
-    volumes: [{ name: "tmp", emptyDir: { sizeLimit: "1Gi" } }, ...volumes],
+    volumes: [{ name: "tmp", emptyDir: { sizeLimit: "1Gi" } }, ...volumes, ...(verifies ? [jobCaVolume] : [])],
   } satisfies k8s.types.input.core.v1.PodSpec;
 }
 
@@ -115,7 +120,7 @@ function appConnectionEnv(props: PostgresProps, host: string) {
     { name: "PGUSER", value: DB_USERS.app },
     envFromSecretKey("PGPASSWORD", props.appPasswordRef),
     { name: "PGDATABASE", value: APP_DATABASE },
-    { name: "PGSSLMODE", value: props.postgres.tls ? "require" : "prefer" },
+    ...jobSslEnv(props, props.connection),
     { name: "HOME", value: "/tmp" },
   ];
 }

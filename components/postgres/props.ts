@@ -17,6 +17,8 @@ export interface PostgresProps {
   readonly appStatementTimeoutSeconds: number;
   /** The app role's password, as n8n reads it (secrets.existing.postgresPassword, or the program's). */
   readonly appPasswordRef: SecretRef;
+  /** How n8n reaches the in-cluster server (the Jobs connect the same way): TLS mode and CA. */
+  readonly connection: StackConfig["connections"]["database"];
 }
 
 export function postgresProps(config: StackConfig, namespace: Input<string>): PostgresProps {
@@ -27,5 +29,6 @@ export function postgresProps(config: StackConfig, namespace: Input<string>): Po
     production: config.production,
     appStatementTimeoutSeconds: config.n8n.statementTimeoutSeconds,
     appPasswordRef: config.secrets.refs.postgresPassword,
+    connection: config.connections.database,
   };
 }

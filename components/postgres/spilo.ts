@@ -10,6 +10,7 @@ import { staticKeyEnv } from "../kubernetes/aws-identity";
 import { type EnvVar, envValue } from "../kubernetes/fragments";
 import { DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
 import type { PostgresProps } from "./props";
+import { spiloTlsEnv } from "./tls";
 
 /** PostgreSQL major version of the pinned Spilo image (spilo-17); WAL-G paths include it. */
 export const PG_VERSION = 17;
@@ -256,6 +257,7 @@ export function spiloEnv<S>(props: PostgresProps, target: ArchiveTarget<S> | und
     },
     envValue("SPILO_CONFIGURATION", spiloConfigurationTemplate(props)),
     envValue("APIPORT", PORTS.patroni),
+    ...spiloTlsEnv(props),
     ...(target ? [...archiveEnv(props, target), ...restoreEnv(props, target)] : []),
   ];
 }

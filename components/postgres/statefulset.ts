@@ -18,6 +18,7 @@ import {
 } from "../kubernetes/pod-security";
 import type { PostgresProps } from "./props";
 import { type ArchiveTarget, LEADER_ROLE, REPLICA_ROLE, ROLE_LABEL, SCOPE_LABEL, spiloEnv } from "./spilo";
+import { spiloTlsMount, spiloTlsVolume } from "./tls";
 
 /** uid and gid of user postgres in the Spilo image. */
 export const SPILO_UID = 101;
@@ -190,6 +191,7 @@ export function spiloContainer<S extends Input<string>>(props: PostgresProps, ta
     volumeMounts: [
       { name: "pgdata", mountPath: "/home/postgres/pgdata" },
       { name: "dshm", mountPath: "/dev/shm" },
+      ...spiloTlsMount(props),
       ...(target?.roleArn ? walgIdentityMounts() : []),
     ],
   } satisfies k8s.types.input.core.v1.Container;
@@ -271,6 +273,7 @@ export function postgresStatefulSet<S extends Input<string>>(
           containers: [spiloContainer(props, target), postgresExporterContainer(props)],
           volumes: [
             { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: shmSize(props) } },
+            ...spiloTlsVolume(props),
             ...(target?.roleArn ? walgIdentityVolumes() : []),
             ...(p.outbox.enabled
               ? [

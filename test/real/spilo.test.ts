@@ -107,6 +107,23 @@ describe.each(["prod", "staging"])("configure_spilo.py with the rendered %s Stat
     }
   });
 
+  it("serves cert-manager's certificate as mounted, keeps the key as it is, and reloads it from cron", () => {
+    const params = spilo.patroni.postgresql.parameters;
+    expect(params.ssl).toBe("on");
+    expect(params.ssl_cert_file).toBe(join(spilo.paths.tls, "tls.crt"));
+    expect(params.ssl_key_file).toBe(join(spilo.paths.tls, "tls.key"));
+    expect(params.ssl_ca_file).toBe(join(spilo.paths.tls, "ca.crt"));
+    // write_certificates found the mounted key and generated nothing over it.
+    expect(spilo.log).not.toContain("Generating ssl self-signed certificate");
+    expect(readFileSync(join(spilo.paths.tls, "tls.key"), "utf8")).toBe(
+      readFileSync(join(spilo.paths.tls, "server.key"), "utf8"),
+    );
+    // cert-manager renews the Secret; Spilo's cron job reloads PostgreSQL when the files change.
+    const reload = spilo.crontab.split("\n").find((l) => l.includes("test_reload_ssl.sh"));
+    expect(reload).toContain(`SSL_CERTIFICATE_FILE="${join(spilo.paths.tls, "tls.crt")}"`);
+    expect(reload).toContain(`SSL_PRIVATE_KEY_FILE="${join(spilo.paths.tls, "tls.key")}"`);
+  });
+
   it("runs the base backup on the configured schedule through cron", () => {
     const backup = spilo.crontab.split("\n").find((l) => l.includes("postgres_backup.sh"));
     expect(backup).toBe(

@@ -13,12 +13,14 @@
  * block 169.254.0.0/16, so the image's metadata probe times out and lands on "local" too).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { imageVersion } from "../../components/kubernetes/labels";
 import type { Manifest } from "../../render/manifests";
+import { SPILO_TLS_DIR, TLS_FILES } from "../../components/postgres/tls";
 import { containerOf, find, mkdirSync, resolveEnv, scratchDir, writeFile } from "../../support/servers";
+import { signedServerCertificate, testCa } from "../../support/tls";
 
 const SCRIPTS = ["configure_spilo.py", "spilo_commons.py"];
 
@@ -80,7 +82,7 @@ export interface SpiloRun {
   /** What Spilo installs as user postgres's crontab. */
   crontab: string;
   /** Where the image's paths landed here. */
-  paths: { rwDir: string; pgroot: string };
+  paths: { rwDir: string; pgroot: string; tls: string };
   log: string;
 }
 
@@ -108,7 +110,20 @@ export function configureSpilo(list: Manifest[]): SpiloRun {
   spawnSync("chown", ["-R", "postgres", dir]);
 
   const namespace = sts.metadata.namespace as string;
-  const env = resolveEnv(container, {}, list);
+  // The server certificate's Secret, as the kubelet mounts it at SPILO_TLS_DIR (cert-manager's files).
+  const tlsDir = join(dir, "tls");
+  mkdirSync(tlsDir, { recursive: true });
+  signedServerCertificate(tlsDir, namespace);
+  copyFileSync(join(tlsDir, "server.crt"), join(tlsDir, TLS_FILES.cert));
+  copyFileSync(join(tlsDir, "server.key"), join(tlsDir, TLS_FILES.key));
+  copyFileSync(testCa().crt, join(tlsDir, TLS_FILES.ca));
+  spawnSync("chown", ["-R", "postgres", tlsDir]);
+  const env = Object.fromEntries(
+    Object.entries(resolveEnv(container, {}, list)).map(([k, v]) => [
+      k,
+      v.startsWith(`${SPILO_TLS_DIR}/`) ? tlsDir + v.slice(SPILO_TLS_DIR.length) : v,
+    ]),
+  );
   const spilo = JSON.parse(env.SPILO_CONFIGURATION ?? "{}");
   spilo.postgresql = { ...(spilo.postgresql ?? {}), bin_dir: join(dir, "bin") };
   const processEnv: Record<string, string> = {
@@ -145,7 +160,7 @@ export function configureSpilo(list: Manifest[]): SpiloRun {
     envdir: envdirs.env ?? {},
     envdirs,
     crontab: existsSync(crontabFile) ? readFileSync(crontabFile, "utf8") : "",
-    paths: { rwDir, pgroot },
+    paths: { rwDir, pgroot, tls: tlsDir },
     log,
   };
 }
