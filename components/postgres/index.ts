@@ -14,7 +14,6 @@ import {
   patroniConfigJob,
   patroniConfigMap,
 } from "./jobs";
-import { certificateObjects, certManagerSigns } from "./tls";
 import type { PostgresProps } from "./props";
 import {
   awsKeysSecret,
@@ -27,6 +26,7 @@ import {
   walgAwsConfigFor,
   walgAwsConfigMap,
 } from "./statefulset";
+import { certificateObjects, certManagerSigns } from "./tls";
 
 export class N8nPostgres extends pulumi.ComponentResource {
   readonly primaryService: pulumi.Output<string>;

@@ -25,7 +25,12 @@ export const certManagerSigns = (props: PostgresProps) =>
 export function serverDnsNames(namespace: string): string[] {
   const services = [NAMES.postgres, NAMES.postgresReplicas, NAMES.postgresHeadless];
   return [
-    ...services.flatMap((s) => [s, `${s}.${namespace}`, `${s}.${namespace}.svc`, `${s}.${namespace}.svc.cluster.local`]),
+    ...services.flatMap((s) => [
+      s,
+      `${s}.${namespace}`,
+      `${s}.${namespace}.svc`,
+      `${s}.${namespace}.svc.cluster.local`,
+    ]),
     `*.${NAMES.postgresHeadless}.${namespace}.svc`,
     `*.${NAMES.postgresHeadless}.${namespace}.svc.cluster.local`,
   ];

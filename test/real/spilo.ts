@@ -17,8 +17,8 @@ import { copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { imageVersion } from "../../components/kubernetes/labels";
-import type { Manifest } from "../../render/manifests";
 import { SPILO_TLS_DIR, TLS_FILES } from "../../components/postgres/tls";
+import type { Manifest } from "../../render/manifests";
 import { containerOf, find, mkdirSync, resolveEnv, scratchDir, writeFile } from "../../support/servers";
 import { signedServerCertificate, testCa } from "../../support/tls";
 
