@@ -59,9 +59,11 @@ export function certificateObjects(props: PostgresProps) {
         isCA: true,
         commonName: NAMES.postgresCa,
         secretName: NAMES.postgresCa,
-        // Ten years: the CA is replaced by hand (README runbook), not by renewal.
+        // Ten years, and its key is kept when cert-manager renews it: a renewed CA certificate with
+        // the same key still verifies against the ca.crt the running pods read at start. A new key
+        // is a CA replacement, done by hand (README).
         duration: "87600h",
-        privateKey: { algorithm: "ECDSA", size: 256 },
+        privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Never" },
         issuerRef: issuer(NAMES.postgresSelfSigned),
       },
     },
