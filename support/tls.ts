@@ -1,8 +1,10 @@
 /**
- * The test suites' stand-in for cert-manager's namespace CA (components/postgres/tls.ts): one CA
- * per test process, which signs every local PostgreSQL's certificate, and the paths where the
- * rendered pods find the CA (their Secret mounts) mapped to it. The servers run on loopback, so the
- * certificates also name 127.0.0.1 and localhost: the tests substitute those for the Service names.
+ * Certificates for the test suites. `makeCa` and `signCertificate` build a CA and a server
+ * certificate with openssl; `testCa` is the suites' stand-in for cert-manager's namespace CA
+ * (components/postgres/tls.ts): one per test process, signing every local PostgreSQL's certificate,
+ * and `localCaPaths` maps the paths where rendered pods find that CA (their Secret mounts) to it.
+ * The servers run on loopback, so the certificates also name localhost and 127.0.0.1: the tests
+ * substitute those for the Service names.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -16,75 +18,56 @@ function openssl(args: string[]): void {
   if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
 }
 
-let ca: { dir: string; crt: string; key: string } | undefined;
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
-/** The test CA (created on first use): dir/ca.crt, as the pods see it in their CA mounts. */
-export function testCa() {
-  if (!ca || !existsSync(ca.crt)) {
-    const dir = mkdtempSync(join(tmpdir(), "test-ca-"));
-    const crt = join(dir, "ca.crt");
-    const key = join(dir, "ca.key");
-    openssl([
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=n8n-postgres-ca",
-      "-keyout",
-      key,
-      "-out",
-      crt,
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    ca = { dir, crt, key };
-  }
-  return ca;
+export interface Ca {
+  dir: string;
+  crt: string;
+  key: string;
 }
 
-/**
- * server.crt/server.key in `dir`, owned by `owner`, signed by the test CA for the names of the
- * rendered Certificate (namespace `namespace`) plus localhost and 127.0.0.1.
- */
-export function signedServerCertificate(dir: string, namespace = "n8n", owner = "postgres"): void {
-  const { crt: caCrt, key: caKey } = testCa();
-  const key = join(dir, "server.key");
-  const csr = join(dir, "server.csr");
-  const crt = join(dir, "server.crt");
-  const names = [...serverDnsNames(namespace), "localhost"].map((n) => `DNS:${n}`).concat("IP:127.0.0.1");
+/** A CA in `dir` (<name>.crt, <name>.key), valid two days. */
+export function makeCa(dir: string, name: string): Ca {
+  const crt = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
   openssl([
     "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
+    "-x509",
+    ...EC_KEY,
+    "-days",
+    "2",
     "-subj",
-    "/CN=n8n-postgres",
+    `/CN=${name}`,
     "-keyout",
     key,
     "-out",
-    csr,
+    crt,
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
   ]);
+  return { dir, crt, key };
+}
+
+/** server.crt/server.key in `dir`, signed by `ca` for `names` (DNS names, and IP:... entries). */
+export function signCertificate(dir: string, ca: Ca, names: string[]): { crt: string; key: string } {
+  const key = join(dir, "server.key");
+  const csr = join(dir, "server.csr");
+  const crt = join(dir, "server.crt");
   const ext = join(dir, "server.ext");
-  writeFileSync(ext, `subjectAltName=${names.join(",")}\nextendedKeyUsage=serverAuth\n`);
+  const sans = names.map((n) => (n.startsWith("IP:") ? n : `DNS:${n}`));
+  writeFileSync(ext, `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\n`);
+  openssl(["req", ...EC_KEY, "-subj", `/CN=${names[0]}`, "-keyout", key, "-out", csr]);
   openssl([
     "x509",
     "-req",
     "-in",
     csr,
     "-CA",
-    caCrt,
+    ca.crt,
     "-CAkey",
-    caKey,
+    ca.key,
     "-CAcreateserial",
     "-days",
     "2",
@@ -93,6 +76,23 @@ export function signedServerCertificate(dir: string, namespace = "n8n", owner = 
     "-out",
     crt,
   ]);
+  return { crt, key };
+}
+
+let shared: Ca | undefined;
+
+/** The stand-in for the namespace CA (created on first use): dir/ca.crt, as the pods see it mounted. */
+export function testCa(): Ca {
+  if (!shared || !existsSync(shared.crt)) shared = makeCa(mkdtempSync(join(tmpdir(), "test-ca-")), "ca");
+  return shared;
+}
+
+/**
+ * server.crt/server.key in `dir`, owned by `owner`, signed by the test CA for the names of the
+ * rendered Certificate (namespace `namespace`) plus localhost and 127.0.0.1.
+ */
+export function signedServerCertificate(dir: string, namespace = "n8n", owner = "postgres"): void {
+  const { crt, key } = signCertificate(dir, testCa(), [...serverDnsNames(namespace), "localhost", "IP:127.0.0.1"]);
   spawnSync("chown", [`${owner}:${owner}`, key, crt]);
   spawnSync("chmod", ["600", key]);
 }

@@ -14,7 +14,7 @@ import { SECRET_VALUES } from "../components/secrets";
 import { parseStackConfig } from "../config";
 import { runStack, type StackRun } from "../render/run";
 import { stackConfigFromYaml } from "../render/stack-files";
-import { findManifest, loadProgram, outputValue, podsOf, ROOT, runProgram } from "./harness";
+import { configErrorText, findManifest, loadProgram, outputValue, podsOf, ROOT, runProgram } from "./harness";
 import { evaluatePack } from "./policy-harness";
 
 const BASE = { domain: "n8n.example.com", webhooks: { enabled: true } };
@@ -178,14 +178,7 @@ describe("secrets.externalSecret", () => {
 });
 
 describe("config errors of secrets.*", () => {
-  const problems = (raw: Record<string, unknown>) => {
-    try {
-      parseStackConfig("s", raw);
-      return "";
-    } catch (err) {
-      return (err as Error).message;
-    }
-  };
+  const problems = (raw: Record<string, unknown>) => configErrorText(raw);
 
   it("a value named in two places", () => {
     const msg = problems({

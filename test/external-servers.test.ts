@@ -11,7 +11,7 @@ import { n8nProps } from "../components/n8n/props";
 import { networkFlows, networkProps } from "../components/network";
 import { parseStackConfig } from "../config";
 import { readsEnv } from "../config/env-names";
-import { podsOf, runProgram } from "./harness";
+import { configErrorText, podsOf, runProgram } from "./harness";
 import { evaluatePack } from "./policy-harness";
 
 const EXTERNAL = {
@@ -165,14 +165,7 @@ describe("a stack with external servers", () => {
 });
 
 describe("config errors of external servers", () => {
-  const message = (raw: Record<string, unknown>) => {
-    try {
-      parseStackConfig("t", raw);
-      return "";
-    } catch (err) {
-      return (err as Error).message;
-    }
-  };
+  const message = (raw: Record<string, unknown>) => configErrorText(raw);
 
   it("the password must come from outside, and the section must match the mode", () => {
     const msg = message({ ...EXTERNAL, secrets: {} });

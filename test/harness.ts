@@ -6,6 +6,7 @@ import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { vi } from "vitest";
 import { PROJECT } from "../components/kubernetes/names";
+import { parseStackConfig } from "../config";
 import { decodeProjectConfig } from "../config/pulumi";
 import type { Manifest } from "../render/manifests";
 import { runStack, type StackRun } from "../render/run";
@@ -111,4 +112,14 @@ export function rawStackConfig(stack: string): Record<string, unknown> {
   const file = readStackFile(ROOT, stack, PROJECT);
   if (!file) throw new Error(`no Pulumi.${stack}.yaml`);
   return decodeProjectConfig(file.config, PROJECT);
+}
+
+/** The config error text of a stack config ("" when it is accepted): what a user would read. */
+export function configErrorText(raw: Record<string, unknown>, stack = "t"): string {
+  try {
+    parseStackConfig(stack, raw);
+    return "";
+  } catch (err) {
+    return (err as Error).message;
+  }
 }

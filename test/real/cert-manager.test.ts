@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { NAMES } from "../../components/kubernetes/names";
 import type { Manifest } from "../../render/manifests";
 import { checkAgainstSchema, crdSchemaAt } from "../../support/crd-schema";
+import { requireGitCheckout } from "../../support/mirror";
 import { find, manifests } from "../../support/servers";
 
 const TAG = "v1.21.1";
@@ -18,14 +19,7 @@ const CRDS = {
   Issuer: "deploy/crds/cert-manager.io_issuers.yaml",
 };
 
-function gitDir(): string {
-  const candidates = [process.env.CERT_MANAGER_GIT_DIR, "/work/.mirror/cert-manager+cert-manager/repo"].filter(
-    Boolean,
-  ) as string[];
-  const dir = candidates.find((d) => spawnSync("git", ["--git-dir", d, "rev-parse"]).status === 0);
-  if (!dir) throw new Error("set CERT_MANAGER_GIT_DIR to a git checkout of cert-manager/cert-manager");
-  return dir;
-}
+const gitDir = () => requireGitCheckout("CERT_MANAGER_GIT_DIR", "cert-manager/cert-manager");
 
 /** The webhook's source at TAG, to check that the rules below are still the ones it applies. */
 function webhookSource(): string {

@@ -4,24 +4,17 @@
  * from a git checkout of external-secrets/external-secrets (ESO_GIT_DIR, or the team's snapshot) at
  * the oldest release the README supports (v0.17.0: v1 served, v1beta1 no longer) and a recent one.
  */
-import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { EXTERNAL_SECRET } from "../../components/kubernetes/names";
 import { externalSecretObject } from "../../components/secrets";
 import { parseStackConfig } from "../../config";
 import { checkAgainstSchema, crdSchemaAt } from "../../support/crd-schema";
+import { requireGitCheckout } from "../../support/mirror";
 
 const CRD = "config/crds/bases/external-secrets.io_externalsecrets.yaml";
 const TAGS = ["v0.17.0", "v2.9.0"];
 
-function gitDir(): string {
-  const candidates = [process.env.ESO_GIT_DIR, "/work/.mirror/external-secrets+external-secrets/repo"].filter(
-    Boolean,
-  ) as string[];
-  const dir = candidates.find((d) => spawnSync("git", ["--git-dir", d, "rev-parse"]).status === 0);
-  if (!dir) throw new Error("set ESO_GIT_DIR to a git checkout of external-secrets/external-secrets");
-  return dir;
-}
+const gitDir = () => requireGitCheckout("ESO_GIT_DIR", "external-secrets/external-secrets");
 
 const config = parseStackConfig("eso", {
   domain: "n8n.example.com",

@@ -23,6 +23,7 @@ import {
   stopAll,
   waitFor,
 } from "../../support/servers";
+import { makeCa, signCertificate } from "../../support/tls";
 import { findManifest, runProgram } from "../harness";
 
 const DB_PASSWORD = "external-db-password-0123456789abcdef";
@@ -31,63 +32,6 @@ const ENCRYPTION_KEY = "external-tls-encryption-key-0123456789abcdef";
 const RUNNERS_TOKEN = "external-tls-runners-token-0123456789abcdef";
 /** OpenSSL's verification failures as Node reports them (an unknown issuer, seen from either client). */
 const CERT_REFUSED = /unable to verify the first certificate|self-signed certificate in certificate chain/;
-
-function openssl(args: string[]): void {
-  const r = spawnSync("openssl", args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
-}
-
-/** A CA (name.crt, name.key) in dir. */
-function makeCa(dir: string, name: string): string {
-  openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    `/CN=${name}`,
-    "-keyout",
-    join(dir, `${name}.key`),
-    "-out",
-    join(dir, `${name}.crt`),
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-  return join(dir, `${name}.crt`);
-}
-
-/** A server certificate for localhost (DNS and IP) signed by the CA. */
-function makeServerCertificate(dir: string, ca: string): { crt: string; key: string } {
-  const key = join(dir, "server.key");
-  const csr = join(dir, "server.csr");
-  const crt = join(dir, "server.crt");
-  const ext = join(dir, "server.ext");
-  writeFileSync(ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
-  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", key, "-out", csr]);
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    csr,
-    "-CA",
-    join(dir, `${ca}.crt`),
-    "-CAkey",
-    join(dir, `${ca}.key`),
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    ext,
-    "-out",
-    crt,
-  ]);
-  return { crt, key };
-}
 
 type Objects = Record<string, Record<string, string>>;
 
@@ -143,6 +87,27 @@ describe("n8n against external PostgreSQL and Redis over verified TLS", () => {
   let otherCa: string;
   let tls: string;
 
+  /** redis-cli as n8n's ACL user over TLS, trusting the test CA; its output. */
+  const redisCli = (args: string[]) =>
+    spawnSync(
+      "redis-cli",
+      [
+        "--tls",
+        "--cacert",
+        join(tls, "test-ca.crt"),
+        "-h",
+        "localhost",
+        "-p",
+        String(redisPort),
+        "--user",
+        "n8n",
+        "--pass",
+        REDIS_PASSWORD,
+        ...args,
+      ],
+      { encoding: "utf8" },
+    ).stdout.trim();
+
   /** n8n <role> with the rendered env on loopback ports; `objects` as the cluster holds them. */
   const plan = async (deployment: Manifest, objs: Objects, role: "main" | "worker" | "cli") => {
     const dir = scratchDir(`n8n-ext-${role}`);
@@ -166,9 +131,10 @@ describe("n8n against external PostgreSQL and Redis over verified TLS", () => {
     if (!existsSync(N8N)) throw new Error(`n8n ${N8N_VERSION} is not installed: run bash scripts/real-setup.sh`);
     tls = scratchDir("tls");
     dirs.push(tls);
-    const ca = makeCa(tls, "test-ca");
-    otherCa = makeCa(tls, "other-ca");
-    const server = makeServerCertificate(tls, "test-ca");
+    const testCa = makeCa(tls, "test-ca");
+    const ca = testCa.crt;
+    otherCa = makeCa(tls, "other-ca").crt;
+    const server = signCertificate(tls, testCa, ["localhost", "IP:127.0.0.1"]);
 
     // PostgreSQL: the test CA's certificate, n8n's role and database.
     pg = await startPostgres();
@@ -209,31 +175,7 @@ describe("n8n against external PostgreSQL and Redis over verified TLS", () => {
       ].join("\n"),
     );
     new Server("redis-tls", "redis-server", [conf]);
-    await waitFor(
-      "redis over TLS",
-      () =>
-        spawnSync(
-          "redis-cli",
-          [
-            "--tls",
-            "--cacert",
-            ca,
-            "-h",
-            "localhost",
-            "-p",
-            String(redisPort),
-            "--user",
-            "n8n",
-            "--pass",
-            REDIS_PASSWORD,
-            "ping",
-          ],
-          {
-            encoding: "utf8",
-          },
-        ).stdout.trim() === "PONG" || undefined,
-      30_000,
-    );
+    await waitFor("redis over TLS", () => redisCli(["ping"]) === "PONG" || undefined, 30_000);
 
     const run = await runProgram("external-tls", {
       domain: "n8n.example.com",
@@ -310,59 +252,36 @@ describe("n8n against external PostgreSQL and Redis over verified TLS", () => {
       "SELECT s.ssl, count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'n8n' GROUP BY 1",
     );
     expect(ssl.split("\n")).toEqual([expect.stringMatching(/^t\|[1-9][0-9]*$/)]);
-    const clients = spawnSync(
-      "redis-cli",
-      [
-        "--tls",
-        "--cacert",
-        join(tls, "test-ca.crt"),
-        "-h",
-        "localhost",
-        "-p",
-        String(redisPort),
-        "--user",
-        "n8n",
-        "--pass",
-        REDIS_PASSWORD,
-        "client",
-        "list",
-      ],
-      { encoding: "utf8" },
-    ).stdout;
+    const clients = redisCli(["client", "list"]);
     expect(clients.split("\n").filter((l) => l.includes("user=n8n")).length).toBeGreaterThan(1);
   });
 
-  it("a PostgreSQL certificate from another CA is refused", async () => {
-    const wrong = { ...objects, "Secret/db-ca": { "ca.crt": readFileSync(otherCa, "utf8") } };
+  /** main with one CA bundle replaced by another CA's: its client must log the refusal, and main never gets ready. */
+  const refused = async (object: string, key: string, client: string) => {
+    const wrong = { ...objects, [object]: { [key]: readFileSync(otherCa, "utf8") } };
     const m = await plan(main, wrong, "main");
-    const proc = new Server("n8n-main-wrong-db-ca", NODE, [N8N, ...m.args], { env: m.env });
+    const proc = new Server(`n8n-main-wrong-${key}`, NODE, [N8N, ...m.args], { env: m.env });
     const line = await waitFor(
-      "n8n to refuse the database certificate",
-      () => proc.output.find((l) => l.includes("database connection") && CERT_REFUSED.test(l)),
+      `n8n to refuse the certificate (${client})`,
+      () => proc.output.find((l) => l.includes(client) && CERT_REFUSED.test(l)),
       120_000,
     );
-    expect(line).toMatch(CERT_REFUSED);
     const ready = await fetch(`http://127.0.0.1:${m.port}/healthz/readiness`)
       .then((r) => r.status)
       .catch(() => 0);
-    expect(ready).not.toBe(200);
     await proc.kill();
+    return { line, ready };
+  };
+
+  it("a PostgreSQL certificate from another CA is refused", async () => {
+    const { line, ready } = await refused("Secret/db-ca", "ca.crt", "database connection");
+    expect(line).toMatch(CERT_REFUSED);
+    expect(ready).not.toBe(200);
   });
 
   it("a Redis certificate from another CA is refused", async () => {
-    const wrong = { ...objects, "ConfigMap/redis-ca": { "bundle.pem": readFileSync(otherCa, "utf8") } };
-    const m = await plan(main, wrong, "main");
-    const proc = new Server("n8n-main-wrong-redis-ca", NODE, [N8N, ...m.args], { env: m.env });
-    const line = await waitFor(
-      "n8n to refuse the Redis certificate",
-      () => proc.output.find((l) => l.includes("[Redis client]") && CERT_REFUSED.test(l)),
-      120_000,
-    );
+    const { line, ready } = await refused("ConfigMap/redis-ca", "bundle.pem", "[Redis client]");
     expect(line).toMatch(CERT_REFUSED);
-    const ready = await fetch(`http://127.0.0.1:${m.port}/healthz/readiness`)
-      .then((r) => r.status)
-      .catch(() => 0);
     expect(ready).not.toBe(200);
-    await proc.kill();
   });
 });

@@ -20,6 +20,7 @@ import {
   secretValue,
   stopAll,
 } from "../../support/servers";
+import { makeCa } from "../../support/tls";
 
 const list = manifests("staging");
 /** The superuser password the Job reads from its Secret (the test value of that key). */
@@ -80,24 +81,7 @@ describe("PostgreSQL's cert-manager certificate, verified by the Jobs' libpq", (
     expect(env.PGSSLMODE).toBe("verify-full");
     expect(env.PGHOST).toBe("n8n-postgres");
     // Another CA: refused.
-    const otherCa = join(keyDir, "other-ca.crt");
-    spawnSync("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=other",
-      "-keyout",
-      join(keyDir, "other.key"),
-      "-out",
-      otherCa,
-    ]);
+    const otherCa = makeCa(keyDir, "other-ca").crt;
     expect(asJob({ PGSSLROOTCERT: otherCa }).stderr).toMatch(/certificate verify failed/);
     // A name the certificate does not carry: refused.
     expect(asJob({ PGHOST: "n8n-postgres.elsewhere.svc" }).stderr).toMatch(/does not match host name/);

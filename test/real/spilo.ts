@@ -19,15 +19,13 @@ import { parse } from "yaml";
 import { imageVersion } from "../../components/kubernetes/labels";
 import { SPILO_TLS_DIR, TLS_FILES } from "../../components/postgres/tls";
 import type { Manifest } from "../../render/manifests";
+import { gitCheckout } from "../../support/mirror";
 import { containerOf, find, mkdirSync, resolveEnv, scratchDir, writeFile } from "../../support/servers";
 import { signedServerCertificate, testCa } from "../../support/tls";
 
 const SCRIPTS = ["configure_spilo.py", "spilo_commons.py"];
 
-function gitDir(): string | undefined {
-  const candidates = [process.env.SPILO_GIT_DIR, "/work/.mirror/zalando+spilo/repo"].filter(Boolean) as string[];
-  return candidates.find((d) => spawnSync("git", ["--git-dir", d, "rev-parse"], { encoding: "utf8" }).status === 0);
-}
+const gitDir = () => gitCheckout("SPILO_GIT_DIR", "zalando/spilo");
 
 /** A directory with Spilo's configure scripts at `tag`. */
 export function spiloScripts(tag: string): string {
