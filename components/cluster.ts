@@ -81,9 +81,17 @@ export class N8nCluster extends pulumi.ComponentResource {
     };
     const n8n = n8nProps(config, args.namespace);
     new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, n8nServiceAccount(n8n), { parent: this });
-    new N8nMain(`${name}-main`, n8n, n8nOpts);
-    new N8nWorkers(`${name}-workers`, n8n, n8nOpts);
-    if (config.webhooks.enabled) new N8nWebhooks(`${name}-webhooks`, n8n, n8nOpts);
+    // The upgrade order: the pre-upgrade dump succeeds, then main rolls (its start runs the
+    // migrations, under n8n's advisory lock) and becomes ready, then workers and webhook processors
+    // of the new release start, on the migrated schema.
+    const guard = postgres?.preUpgradeDump;
+    const main = new N8nMain(`${name}-main`, n8n, {
+      ...n8nOpts,
+      dependsOn: [...n8nOpts.dependsOn, ...(guard ? [guard] : [])],
+    });
+    const afterMain = { ...n8nOpts, dependsOn: [...n8nOpts.dependsOn, main] };
+    new N8nWorkers(`${name}-workers`, n8n, afterMain);
+    if (config.webhooks.enabled) new N8nWebhooks(`${name}-webhooks`, n8n, afterMain);
     new N8nMonitoring(`${name}-monitoring`, monitoringProps(config, args.namespace), { parent: this });
     if (config.ingress.enabled) {
       new N8nIngress(`${name}-ingress`, ingressProps(config, args.namespace), { parent: this });

@@ -39,8 +39,11 @@ async function restartedBy(path: string, value: unknown): Promise<string[]> {
 const N8N = ["Deployment/n8n-main", "Deployment/n8n-webhook", "Deployment/n8n-worker"];
 
 describe("change impact: which pod templates a config change rolls", () => {
-  it("an n8n upgrade rolls the n8n processes only, not PostgreSQL, Redis or the database Jobs", async () => {
-    expect(await restartedBy("n8n.version", "2.41.0")).toEqual(N8N);
+  it("an n8n upgrade rolls the n8n processes only, after the new release's pre-upgrade dump, not PostgreSQL or Redis", async () => {
+    // The dump Job is named after the release: the upgrade replaces it, and main waits for it.
+    expect(await restartedBy("n8n.version", "2.41.0")).toEqual(
+      ["Job/n8n-pre-upgrade-dump-2-40-7", "Job/n8n-pre-upgrade-dump-2-41-0", ...N8N].sort(),
+    );
   });
 
   it("a Spilo image bump rolls PostgreSQL and the Jobs that run its image, nothing of n8n or Redis", async () => {

@@ -35,6 +35,8 @@ export const NAMES = {
   postgresServiceAccount: "n8n-postgres",
   postgresBootstrap: "n8n-postgres-bootstrap",
   postgresDump: "n8n-postgres-dump",
+  /** The dump taken before an n8n release's first start (suffixed with the release). */
+  postgresPreUpgradeDump: "n8n-pre-upgrade-dump",
   /** Patroni's dynamic configuration and the script of the Job that applies it. */
   postgresPatroni: "n8n-postgres-patroni",
   postgresPatroniConfig: "n8n-postgres-patroni-config",

@@ -34,6 +34,9 @@ abstract class N8nProcess extends pulumi.ComponentResource {
     const autoscaled = role !== "main";
     this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, n8nDeployment(props, role), {
       parent: this,
+      // A component's dependsOn does not reach its children: the Deployment takes it itself, so
+      // the pods change only after what the cluster orders before them (the upgrade guard, main).
+      dependsOn: opts?.dependsOn,
       // The HPA (or KEDA) owns the replica count of autoscaled roles once they exist.
       ...(autoscaled ? { ignoreChanges: ["spec.replicas"] } : {}),
     });

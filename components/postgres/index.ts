@@ -11,8 +11,10 @@ import {
   dumpCronJob,
   dumpServiceAccount,
   outboxReaperCronJob,
+  PRE_UPGRADE_DUMP_SECONDS,
   patroniConfigJob,
   patroniConfigMap,
+  preUpgradeDumpJob,
 } from "./jobs";
 import type { PostgresProps } from "./props";
 import {
@@ -34,6 +36,8 @@ export class N8nPostgres extends pulumi.ComponentResource {
   readonly dumpBucket?: pulumi.Output<string>;
   /** Completes once the app role and database exist: n8n should start after it. */
   readonly bootstrap: k8s.batch.v1.Job;
+  /** The dump taken before this n8n release first starts (with the nightly dump enabled). */
+  readonly preUpgradeDump?: k8s.batch.v1.Job;
 
   constructor(name: string, props: PostgresProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:postgres:N8nPostgres", name, {}, opts);
@@ -105,10 +109,21 @@ export class N8nPostgres extends pulumi.ComponentResource {
 
     if (storage?.dumpBucket) {
       const dumpSa = new k8s.core.v1.ServiceAccount(`${name}-dump-serviceaccount`, dumpServiceAccount(props), child);
-      new k8s.batch.v1.CronJob(
-        `${name}-dump`,
-        dumpCronJob(props, { bucket: storage.dumpBucket, roleArn: ids?.dumpRoleArn }),
-        { parent: this, dependsOn: [dumpSa, files, ...(keys ? [keys] : [])] },
+      const target = { bucket: storage.dumpBucket, roleArn: ids?.dumpRoleArn };
+      new k8s.batch.v1.CronJob(`${name}-dump`, dumpCronJob(props, target), {
+        parent: this,
+        dependsOn: [dumpSa, files, ...(keys ? [keys] : [])],
+      });
+      // The upgrade guard: n8n main depends on it (components/cluster.ts). Pulumi waits for a Job
+      // to succeed; a dump of a large database takes longer than Pulumi's default of 10 minutes.
+      this.preUpgradeDump = new k8s.batch.v1.Job(
+        `${name}-pre-upgrade-dump`,
+        preUpgradeDumpJob(props, target, props.n8nVersion),
+        {
+          parent: this,
+          dependsOn: [dumpSa, files, this.bootstrap, ...(keys ? [keys] : [])],
+          customTimeouts: { create: `${PRE_UPGRADE_DUMP_SECONDS}s`, update: `${PRE_UPGRADE_DUMP_SECONDS}s` },
+        },
       );
     }
     if (props.postgres.outbox.enabled) {

@@ -230,7 +230,7 @@ function cronJob(props: PostgresProps, name: string, component: ComponentName, s
       jobTemplate: {
         spec: {
           backoffLimit: 2,
-          activeDeadlineSeconds: 6 * 3600,
+          activeDeadlineSeconds: PRE_UPGRADE_DUMP_SECONDS,
           template: { metadata: { labels: labels(props.ctx, component) }, spec: pod },
         },
       },
@@ -252,10 +252,10 @@ export function dumpServiceAccount(props: PostgresProps) {
   return serviceAccount(props, NAMES.postgresDump, false);
 }
 
-/** Nightly pg_dump -Fc of the n8n database into the Object Lock bucket. */
-export function dumpCronJob<S extends Input<string>>(props: PostgresProps, target: DumpTarget<S>) {
+/** The dump's pod: pg_dump -Fc of the n8n database into the Object Lock bucket (dump.py). */
+function dumpPodSpec<S extends Input<string>>(props: PostgresProps, target: DumpTarget<S>) {
   const credentials = target.roleArn ? webIdentityEnv(target.roleArn, NAMES.postgresDump) : staticKeyEnv();
-  const pod = {
+  return {
     ...jobPodSpec(
       props,
       {
@@ -274,7 +274,46 @@ export function dumpCronJob<S extends Input<string>>(props: PostgresProps, targe
     ),
     serviceAccountName: NAMES.postgresDump,
   };
-  return cronJob(props, NAMES.postgresDump, "postgres-dump", props.postgres.backup.dump.schedule, pod);
+}
+
+/** Nightly pg_dump -Fc of the n8n database into the Object Lock bucket. */
+export function dumpCronJob<S extends Input<string>>(props: PostgresProps, target: DumpTarget<S>) {
+  return cronJob(
+    props,
+    NAMES.postgresDump,
+    "postgres-dump",
+    props.postgres.backup.dump.schedule,
+    dumpPodSpec(props, target),
+  );
+}
+
+/** How long the pre-upgrade dump may take (the nightly one's bound); Pulumi waits as long. */
+export const PRE_UPGRADE_DUMP_SECONDS = 6 * 3600;
+
+/** The pre-upgrade dump's name: one per n8n release, so a new release is a new Job that must run. */
+export function preUpgradeDumpName(n8nVersion: string): string {
+  return `${NAMES.postgresPreUpgradeDump}-${n8nVersion.replaceAll(".", "-")}`;
+}
+
+/**
+ * The upgrade guard: the same dump as the nightly one, as a Job named after the n8n release the
+ * stack runs. n8n main waits for it (components/cluster.ts): when n8n.version changes, Pulumi
+ * creates this Job, waits for it to succeed, and only then changes main's image, whose start runs
+ * the database migrations. A failed dump stops the update before any n8n pod changes.
+ */
+export function preUpgradeDumpJob<S extends Input<string>>(
+  props: PostgresProps,
+  target: DumpTarget<S>,
+  n8nVersion: string,
+) {
+  return {
+    metadata: meta(props, preUpgradeDumpName(n8nVersion)),
+    spec: {
+      backoffLimit: 2,
+      activeDeadlineSeconds: PRE_UPGRADE_DUMP_SECONDS,
+      template: { metadata: { labels: labels(props.ctx, "postgres-dump") }, spec: dumpPodSpec(props, target) },
+    },
+  } satisfies k8s.batch.v1.JobArgs;
 }
 
 /** The outbox reaper and pruner, as the app role. */

@@ -19,6 +19,8 @@ export interface PostgresProps {
   readonly appPasswordRef: SecretRef;
   /** How n8n reaches the in-cluster server (the Jobs connect the same way): TLS mode and CA. */
   readonly connection: StackConfig["connections"]["database"];
+  /** The n8n release: the pre-upgrade dump is named after it. */
+  readonly n8nVersion: string;
 }
 
 export function postgresProps(config: StackConfig, namespace: Input<string>): PostgresProps {
@@ -30,5 +32,6 @@ export function postgresProps(config: StackConfig, namespace: Input<string>): Po
     appStatementTimeoutSeconds: config.n8n.statementTimeoutSeconds,
     appPasswordRef: config.secrets.refs.postgresPassword,
     connection: config.connections.database,
+    n8nVersion: config.n8n.version,
   };
 }
