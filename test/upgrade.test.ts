@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { preUpgradeDumpName } from "../components/postgres/jobs";
 import type { StackRun } from "../render/run";
-import { runProgram, runStackFile } from "./harness";
+import { findManifest, runProgram, runStackFile } from "./harness";
 
 function graph(run: StackRun) {
   const byName = new Map(run.resources.map((r) => [r.name, r]));
@@ -31,12 +31,11 @@ describe("the upgrade order", () => {
       // Not on the dump directly: only through main, so they never start before main is ready.
       expect(deps(d)).not.toContain("n8n-postgres-pre-upgrade-dump");
     }
-    const job = run.manifests.find((m) => m.kind === "Job" && m.metadata.name.startsWith("n8n-pre-upgrade-dump-"));
-    expect(job?.metadata.name).toBe(preUpgradeDumpName("2.40.7"));
-    const cron = run.manifests.find((m) => m.kind === "CronJob" && m.metadata.name === "n8n-postgres-dump");
+    const job = findManifest(run, "Job", preUpgradeDumpName("2.40.7"));
+    const cron = findManifest(run, "CronJob", "n8n-postgres-dump");
     // The same pod as the nightly dump.
-    expect((job?.spec as { template: { spec: unknown } }).template.spec).toEqual(
-      (cron?.spec as { jobTemplate: { spec: { template: { spec: unknown } } } }).jobTemplate.spec.template.spec,
+    expect((job.spec as { template: { spec: unknown } }).template.spec).toEqual(
+      (cron.spec as { jobTemplate: { spec: { template: { spec: unknown } } } }).jobTemplate.spec.template.spec,
     );
   });
 
