@@ -41,6 +41,14 @@ if [ ! -x "$CACHE/n8n-$N8N_VERSION/node_modules/.bin/n8n" ]; then
   npm install --prefix "$CACHE/n8n-$N8N_VERSION" --ignore-scripts --no-save --no-package-lock --no-audit --no-fund \
     "n8n@$N8N_VERSION" >&2
 fi
+# The release the upgrade scenario (test/faults/upgrade.test.ts) starts on: support/releases.ts.
+UPGRADE_FROM=$(sed -n 's/^export const UPGRADE_FROM = "\(.*\)";$/\1/p' support/releases.ts)
+if [ ! -x "$CACHE/n8n-$UPGRADE_FROM/node_modules/.bin/n8n" ]; then
+  echo "installing n8n@$UPGRADE_FROM, the release the upgrade test starts on (a few minutes)" >&2
+  mkdir -p "$CACHE/n8n-$UPGRADE_FROM"
+  npm install --prefix "$CACHE/n8n-$UPGRADE_FROM" --ignore-scripts --no-save --no-package-lock --no-audit --no-fund \
+    "n8n@$UPGRADE_FROM" >&2
+fi
 # The S3 stand-in of the restore drill (test/faults), from the npm registry.
 if [ ! -f "$CACHE/s3rver-3.7.1/node_modules/s3rver/bin/s3rver.js" ]; then
   echo "installing s3rver 3.7.1" >&2

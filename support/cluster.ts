@@ -16,7 +16,6 @@ import {
   find,
   freePort,
   manifests,
-  N8N_VERSION,
   removeDir,
   resolveEnv,
   scratchDir,
@@ -33,6 +32,12 @@ export interface Pod extends N8nProcess {
   termination: PodTermination;
 }
 
+/** An n8n release as the cluster runs it: its rendered manifests and its installed entry point. */
+export interface Release {
+  list: Manifest[];
+  bin: string;
+}
+
 export interface ClusterOptions {
   stack: string;
   /** Where n8n finds PostgreSQL (e.g. a proxy in front of Patroni); a plain server from the rendered parameters when absent. */
@@ -40,6 +45,8 @@ export interface ClusterOptions {
   /** Extra env for every n8n process (test-only: e.g. letting workflows call the ledger). */
   env?: Record<string, string>;
   workflows: { id: string }[];
+  /** The release the cluster starts on (the stack's render and the pinned n8n when absent). */
+  release?: Release;
 }
 
 export interface Cluster {
@@ -47,8 +54,11 @@ export interface Cluster {
   pg: Pick<Postgres, "port" | "dir" | "psql">;
   redis: Redis;
   pods: Pod[];
-  /** Starts one more pod of a role (the rendered container, with env overrides) and waits until ready. */
-  start(role: Role, env?: Record<string, string>): Promise<Pod>;
+  /**
+   * Starts one more pod of a role (the rendered container, with env overrides) and waits until
+   * ready; of another release when given (an upgrade).
+   */
+  start(role: Role, env?: Record<string, string>, release?: Release): Promise<Pod>;
   /** Terminates a pod as the kubelet does; `onTerminating` runs first (endpoints removal). */
   terminate(pod: Pod, onTerminating?: () => void | Promise<void>): ReturnType<typeof terminate>;
   /** The env of the n8n CLI on this stack (the rendered main's, on loopback), with overrides. */
@@ -62,8 +72,9 @@ export interface Cluster {
 const ALL_STATUSES = ["new", "running", "waiting", "success", "error", "crashed", "canceled", "unknown"];
 
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {
-  if (!existsSync(N8N)) throw new Error(`n8n ${N8N_VERSION} is not installed: run bash scripts/real-setup.sh`);
-  const list = manifests(o.stack);
+  const first: Release = o.release ?? { list: manifests(o.stack), bin: N8N };
+  if (!existsSync(first.bin)) throw new Error(`${first.bin} is not installed: run bash scripts/real-setup.sh`);
+  const list = first.list;
   const dirs: string[] = [];
   // The parameters Spilo would run with; archiving goes nowhere, as there is no bucket here.
   const pg =
@@ -80,7 +91,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const redis = await startRedis(o.stack);
   dirs.push(redis.dir);
 
-  const plan = async (role: Role | "cli", overrides: Record<string, string> = {}) => {
+  const plan = async (role: Role | "cli", overrides: Record<string, string> = {}, release = first) => {
     const dir = scratchDir(`n8n-${role}`);
     dirs.push(dir);
     const port = await freePort();
@@ -92,12 +103,12 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       redisPort: redis.port,
       role,
     });
-    const c = containerOf(find(list, "Deployment", DEPLOYMENT[role === "cli" ? "main" : role]), "n8n");
+    const c = containerOf(find(release.list, "Deployment", DEPLOYMENT[role === "cli" ? "main" : role]), "n8n");
     return { port, args: c.args ?? [], env: resolveEnv(c, { ...local, ...o.env, ...overrides }) };
   };
 
   const cli = await plan("cli");
-  importAndPublish(cli.env, cli.env.N8N_USER_FOLDER as string, o.workflows);
+  importAndPublish(cli.env, cli.env.N8N_USER_FOLDER as string, o.workflows, first.bin);
 
   const pods: Pod[] = [];
   const sql = (q: string) => pg.psql(q, "n8n");
@@ -106,11 +117,12 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     pg,
     redis,
     pods,
-    async start(role, env = {}) {
-      const p = await plan(role, env);
+    async start(role, env = {}, release = first) {
+      const p = await plan(role, env, release);
       const name = `${role}-${randomUUID().slice(0, 6)}`;
-      const proc = await startN8n(name, p.args, p.env, p.port);
-      const pod = { ...proc, name, role, termination: podTermination(find(list, "Deployment", DEPLOYMENT[role])) };
+      const proc = await startN8n(name, p.args, p.env, p.port, release.bin);
+      const deployment = find(release.list, "Deployment", DEPLOYMENT[role]);
+      const pod = { ...proc, name, role, termination: podTermination(deployment) };
       pods.push(pod);
       return pod;
     },

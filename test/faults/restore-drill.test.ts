@@ -12,10 +12,11 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, ledgerEnv, ledgerWorkflow, startCluster } from "../../support/cluster";
+import { dumpContainer, runDump } from "../../support/dump";
 import { type Ledger, post, startLedger } from "../../support/load";
 import { n8nCli } from "../../support/n8n";
 import { type Postgres, spiloParameters, startPostgres } from "../../support/postgres";
-import { type S3, S3RVER_KEYS, startS3 } from "../../support/s3";
+import { type S3, startS3 } from "../../support/s3";
 import {
   find,
   manifests,
@@ -44,14 +45,8 @@ const flow = { id: `rd${randomUUID().replaceAll("-", "").slice(0, 10)}`, path: `
 const credential = { id: "drillcred0000001", secret: `drill-${randomUUID()}` };
 const figures: Figure[] = [];
 
-const dumpCron = find(list, "CronJob", "n8n-postgres-dump");
-const dumpPod = (
-  dumpCron.spec as {
-    jobTemplate: { spec: { template: { spec: { containers: { name: string; env: never[] }[] } } } };
-  }
-).jobTemplate.spec.template.spec;
-const dumpEnv = resolveEnv(dumpPod.containers[0] as never);
-const bucket = dumpEnv.DUMP_BUCKET as string;
+const dump = dumpContainer(find(list, "CronJob", "n8n-postgres-dump"));
+const bucket = resolveEnv(dump).DUMP_BUCKET as string;
 
 beforeAll(async () => {
   ledger = await startLedger();
@@ -108,33 +103,10 @@ describe("restore drill: rendered dump job -> S3 stand-in -> runbook -> n8n", ()
   it("the rendered dump job uploads a dump of the n8n database", () => {
     const dir = scratchDir("dump-job");
     dirs.push(dir);
-    const script = (find(list, "ConfigMap", "n8n-postgres-bootstrap").data as Record<string, string>)[
-      "dump.py"
-    ] as string;
-    writeFile(join(dir, "dump.py"), script);
-    // The job's env; the one substitution in the script is boto3's endpoint (s3rver instead of AWS).
-    const env = {
-      PATH: process.env.PATH ?? "",
-      ...Object.fromEntries(Object.entries(dumpEnv).filter(([k]) => !k.startsWith("AWS_") || k === "AWS_REGION")),
-      ...S3RVER_KEYS,
-      PGHOST: "127.0.0.1",
-      PGPORT: String(source.pg.port),
-      PGSSLMODE: "require",
-      PGGSSENCMODE: "disable",
-      HOME: dir,
-    };
-    const started = performance.now();
-    const run = spawnSync(
-      "python3",
-      [
-        "-c",
-        `import boto3, runpy; c = boto3.client; boto3.client = lambda *a, **k: c(*a, endpoint_url="${s3.endpoint}", **k); runpy.run_path("${join(dir, "dump.py")}", run_name="__main__")`,
-      ],
-      { encoding: "utf8", env, timeout: 600_000 },
-    );
-    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
-    const dumpSeconds = (performance.now() - started) / 1000;
-    dumpKey = /uploaded s3:\/\/[^/]+\/(\S+) in/.exec(run.stdout)?.[1] ?? "";
+    const run = runDump(list, dump, source.pg.port, s3, dir);
+    expect(run.status, run.output).toBe(0);
+    const dumpSeconds = run.seconds;
+    dumpKey = run.key;
     expect(dumpKey).toMatch(/^dumps\/n8n-postgres\/n8n-\d{8}T\d{6}Z\.dump$/);
     figures.push({
       scenario: "5. restore drill",
