@@ -10,8 +10,8 @@ import {
   bootstrapJob,
   dumpCronJob,
   dumpServiceAccount,
+  JOB_DEADLINE_SECONDS,
   outboxReaperCronJob,
-  PRE_UPGRADE_DUMP_SECONDS,
   patroniConfigJob,
   patroniConfigMap,
   preUpgradeDumpJob,
@@ -122,7 +122,7 @@ export class N8nPostgres extends pulumi.ComponentResource {
         {
           parent: this,
           dependsOn: [dumpSa, files, this.bootstrap, ...(keys ? [keys] : [])],
-          customTimeouts: { create: `${PRE_UPGRADE_DUMP_SECONDS}s`, update: `${PRE_UPGRADE_DUMP_SECONDS}s` },
+          customTimeouts: { create: `${JOB_DEADLINE_SECONDS}s`, update: `${JOB_DEADLINE_SECONDS}s` },
         },
       );
     }

@@ -218,6 +218,9 @@ export function bootstrapJob(props: PostgresProps) {
 
 type JobPodSpec = ReturnType<typeof jobPodSpec> & { serviceAccountName?: string };
 
+/** How long a Job of the database may run (a dump of a large database); Pulumi waits as long for the pre-upgrade dump. */
+export const JOB_DEADLINE_SECONDS = 6 * 3600;
+
 function cronJob(props: PostgresProps, name: string, component: ComponentName, schedule: string, pod: JobPodSpec) {
   return {
     metadata: meta(props, name),
@@ -230,7 +233,7 @@ function cronJob(props: PostgresProps, name: string, component: ComponentName, s
       jobTemplate: {
         spec: {
           backoffLimit: 2,
-          activeDeadlineSeconds: PRE_UPGRADE_DUMP_SECONDS,
+          activeDeadlineSeconds: JOB_DEADLINE_SECONDS,
           template: { metadata: { labels: labels(props.ctx, component) }, spec: pod },
         },
       },
@@ -287,9 +290,6 @@ export function dumpCronJob<S extends Input<string>>(props: PostgresProps, targe
   );
 }
 
-/** How long the pre-upgrade dump may take (the nightly one's bound); Pulumi waits as long. */
-export const PRE_UPGRADE_DUMP_SECONDS = 6 * 3600;
-
 /** The pre-upgrade dump's name: one per n8n release, so a new release is a new Job that must run. */
 export function preUpgradeDumpName(n8nVersion: string): string {
   return `${NAMES.postgresPreUpgradeDump}-${n8nVersion.replaceAll(".", "-")}`;
@@ -310,7 +310,7 @@ export function preUpgradeDumpJob<S extends Input<string>>(
     metadata: meta(props, preUpgradeDumpName(n8nVersion)),
     spec: {
       backoffLimit: 2,
-      activeDeadlineSeconds: PRE_UPGRADE_DUMP_SECONDS,
+      activeDeadlineSeconds: JOB_DEADLINE_SECONDS,
       template: { metadata: { labels: labels(props.ctx, "postgres-dump") }, spec: dumpPodSpec(props, target) },
     },
   } satisfies k8s.batch.v1.JobArgs;
