@@ -293,6 +293,47 @@ export const stackConfigSchema = strict({
       firstName: z.string({ error: "must be a string" }).min(1).default("Instance").describe("the owner's first name"),
       lastName: z.string({ error: "must be a string" }).min(1).default("Owner").describe("the owner's last name"),
     }),
+    sso: section({
+      oidc: strict({
+        discoveryEndpoint: z
+          .url({ error: "must be a URL" })
+          .describe("N8N_SSO_OIDC_DISCOVERY_ENDPOINT: the provider's .well-known/openid-configuration URL"),
+        clientId: z.string({ error: "must be a string" }).min(1).describe("N8N_SSO_OIDC_CLIENT_ID"),
+        clientSecret: keyRef.describe("N8N_SSO_OIDC_CLIENT_SECRET from a key of an existing Secret ({name, key})"),
+        prompt: oneOf(["none", "login", "consent", "select_account", "create"])
+          .default("select_account")
+          .describe("N8N_SSO_OIDC_PROMPT"),
+        additionalScopes: z
+          .string({ error: "must be a string" })
+          .optional()
+          .describe("N8N_SSO_OIDC_ADDITIONAL_SCOPES, comma-separated"),
+        acrValues: z.string({ error: "must be a string" }).optional().describe("N8N_SSO_OIDC_ACR_VALUES"),
+        rpInitiatedLogout: bool.default(false).describe("N8N_SSO_OIDC_RP_INITIATED_LOGOUT_ENABLED"),
+      })
+        .optional()
+        .describe(
+          "OIDC login, managed by env (N8N_SSO_MANAGED_BY_ENV): main writes it at every start, so the UI cannot change it (Enterprise licence)",
+        ),
+    }),
+    securityPolicy: section({
+      managedByEnv: bool
+        .default(false)
+        .describe(
+          "N8N_SECURITY_POLICY_MANAGED_BY_ENV: main writes the three settings below at every start (the UI's changes are overwritten)",
+        ),
+      mfaEnforced: bool
+        .default(false)
+        .describe("N8N_MFA_ENFORCED_ENABLED: every user needs MFA (Enterprise licence; n8n stores false without it)"),
+      personalSpacePublishing: bool.default(true).describe("N8N_PERSONAL_SPACE_PUBLISHING_ENABLED"),
+      personalSpaceSharing: bool.default(true).describe("N8N_PERSONAL_SPACE_SHARING_ENABLED"),
+    }),
+    logStreaming: section({
+      destinations: keyRef
+        .optional()
+        .describe(
+          "N8N_LOG_STREAMING_DESTINATIONS (managed by env) from a key of an existing Secret holding n8n's JSON list of webhook, syslog or sentry destinations: it may carry tokens",
+        ),
+    }),
     statementTimeoutSeconds: int(1, 86_400)
       .default(300)
       .describe(

@@ -608,3 +608,42 @@ describe("licence and mail", () => {
     );
   });
 });
+
+describe("settings main manages from env", () => {
+  it("renders nothing by default, and each typed key on main only, secrets by reference", () => {
+    const none = n8nEnv(np(cfg({})), "main").map((e) => e.name);
+    expect(none.filter((n) => /SSO|SECURITY_POLICY|MFA|PERSONAL_SPACE|LOG_STREAMING/.test(n))).toEqual([]);
+    const c = cfg({
+      n8n: {
+        sso: {
+          oidc: {
+            discoveryEndpoint: "https://login.example.com/.well-known/openid-configuration",
+            clientId: "n8n",
+            clientSecret: { name: "oidc", key: "secret" },
+          },
+        },
+        securityPolicy: { managedByEnv: true },
+        logStreaming: { destinations: { name: "streams", key: "json" } },
+      },
+    });
+    const main = n8nEnv(np(c), "main");
+    const byName = Object.fromEntries(main.map((e) => [e.name, e]));
+    expect(byName.N8N_SSO_MANAGED_BY_ENV).toEqual({ name: "N8N_SSO_MANAGED_BY_ENV", value: "true" });
+    expect(byName.N8N_SSO_OIDC_CLIENT_SECRET).toEqual({
+      name: "N8N_SSO_OIDC_CLIENT_SECRET",
+      valueFrom: { secretKeyRef: { name: "oidc", key: "secret" } },
+    });
+    expect(byName.N8N_SECURITY_POLICY_MANAGED_BY_ENV).toEqual({
+      name: "N8N_SECURITY_POLICY_MANAGED_BY_ENV",
+      value: "true",
+    });
+    expect(byName.N8N_LOG_STREAMING_DESTINATIONS).toEqual({
+      name: "N8N_LOG_STREAMING_DESTINATIONS",
+      valueFrom: { secretKeyRef: { name: "streams", key: "json" } },
+    });
+    for (const e of main) expect(readsEnv("n8n", e.name), e.name).toBe(true);
+    for (const role of ["worker", "webhook"] as const) {
+      expect(n8nEnv(np(c), role).some((e) => /SSO|SECURITY_POLICY|LOG_STREAMING/.test(e.name))).toBe(false);
+    }
+  });
+});

@@ -216,6 +216,44 @@ function licenseAndMailEnv(props: N8nProps): EnvVar[] {
   ];
 }
 
+/**
+ * Instance settings main writes from env at every start (n8n's instance-settings loaders): OIDC
+ * login, the security policy, log-streaming destinations. The secret parts come from Secrets.
+ */
+function managedSettingsEnv(props: N8nProps): EnvVar[] {
+  const { sso, securityPolicy: policy, logStreaming } = props.n8n;
+  const oidc = sso.oidc;
+  return [
+    ...(oidc
+      ? [
+          envValue("N8N_SSO_MANAGED_BY_ENV", true),
+          envValue("N8N_SSO_OIDC_LOGIN_ENABLED", true),
+          envValue("N8N_SSO_OIDC_DISCOVERY_ENDPOINT", oidc.discoveryEndpoint),
+          envValue("N8N_SSO_OIDC_CLIENT_ID", oidc.clientId),
+          envFromSecretKey("N8N_SSO_OIDC_CLIENT_SECRET", oidc.clientSecret),
+          envValue("N8N_SSO_OIDC_PROMPT", oidc.prompt),
+          ...(oidc.additionalScopes ? [envValue("N8N_SSO_OIDC_ADDITIONAL_SCOPES", oidc.additionalScopes)] : []),
+          ...(oidc.acrValues ? [envValue("N8N_SSO_OIDC_ACR_VALUES", oidc.acrValues)] : []),
+          envValue("N8N_SSO_OIDC_RP_INITIATED_LOGOUT_ENABLED", oidc.rpInitiatedLogout),
+        ]
+      : []),
+    ...(policy.managedByEnv
+      ? [
+          envValue("N8N_SECURITY_POLICY_MANAGED_BY_ENV", true),
+          envValue("N8N_MFA_ENFORCED_ENABLED", policy.mfaEnforced),
+          envValue("N8N_PERSONAL_SPACE_PUBLISHING_ENABLED", policy.personalSpacePublishing),
+          envValue("N8N_PERSONAL_SPACE_SHARING_ENABLED", policy.personalSpaceSharing),
+        ]
+      : []),
+    ...(logStreaming.destinations
+      ? [
+          envValue("N8N_LOG_STREAMING_MANAGED_BY_ENV", true),
+          envFromSecretKey("N8N_LOG_STREAMING_DESTINATIONS", logStreaming.destinations),
+        ]
+      : []),
+  ];
+}
+
 function roleEnv(props: N8nProps, role: N8nRole): EnvVar[] {
   switch (role) {
     case "main":
@@ -227,6 +265,7 @@ function roleEnv(props: N8nProps, role: N8nRole): EnvVar[] {
         ...(props.n8n.multiMain ? [envValue("N8N_MULTI_MAIN_SETUP_ENABLED", true)] : []),
         ...ownerEnv(props),
         ...licenseAndMailEnv(props),
+        ...managedSettingsEnv(props),
       ];
     case "worker":
       // The worker's health server serves /healthz, /healthz/readiness and /metrics.
