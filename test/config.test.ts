@@ -239,6 +239,18 @@ const INVALID: [string, Record<string, unknown>, string][] = [
     { ...base, secrets: { existing: { encryptionKey: { name: "Team_N8N", key: "k" } } } },
     "secrets.existing.encryptionKey.name",
   ],
+  [
+    "OIDC without the client secret's Secret",
+    {
+      ...base,
+      n8n: {
+        sso: {
+          oidc: { discoveryEndpoint: "https://login.example.com/.well-known/openid-configuration", clientId: "n8n" },
+        },
+      },
+    },
+    "n8n.sso.oidc.clientSecret",
+  ],
   ["external PostgreSQL without its section", { ...base, postgres: { mode: "external" } }, "postgres.external"],
   [
     "external PostgreSQL with a generated password",
