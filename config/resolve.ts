@@ -4,6 +4,7 @@
  * maxmemory) are computed once here. Pure.
  */
 
+import type { AwsIdentity } from "../components/aws/s3";
 import {
   APP_DATABASE,
   DB_USERS,
@@ -47,7 +48,7 @@ export const RESERVED_CONNECTIONS = 15;
  * credentials, oidcProviderArn, oidcIssuer); the rules refuse "irsa" without them before any
  * component sees the config, so the empty strings below never reach one.
  */
-export type ArchiveIdentity = { kind: "irsa"; oidcProviderArn: string; oidcIssuer: string } | { kind: "static" };
+export type ArchiveIdentity = AwsIdentity;
 
 function archiveIdentity(a: ParsedConfig["postgres"]["archive"]): ArchiveIdentity {
   return a.credentials === "irsa"
