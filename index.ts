@@ -44,6 +44,7 @@ export const namespaceName = namespace.metadata.name;
 export const secretNames = cluster.secretNames;
 export const walArchiveBucket = cluster.walBucket;
 export const dumpBucket = cluster.dumpBucket;
+export const dataBucket = cluster.dataBucket;
 /** Back this up offline: without it no stored credential can be decrypted. */
 export const encryptionKey = cluster.encryptionKey;
 /** The n8n owner's login (n8n.owner.email): `pulumi stack output ownerPassword --show-secrets`. */

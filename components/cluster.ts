@@ -10,6 +10,7 @@ import { ingressProps, N8nIngress } from "./ingress";
 import { partContext } from "./kubernetes/context";
 import { monitoringProps, N8nMonitoring } from "./monitoring";
 import { N8nMain, N8nWebhooks, N8nWorkers, n8nProps } from "./n8n";
+import { N8nObjectStorage } from "./n8n/storage";
 import { n8nServiceAccount } from "./n8n/workload";
 import { N8nNetworkPolicies, networkProps } from "./network";
 import { N8nPostgres, postgresProps } from "./postgres";
@@ -32,6 +33,8 @@ export class N8nCluster extends pulumi.ComponentResource {
   readonly ownerPassword: pulumi.Output<string>;
   readonly walBucket?: pulumi.Output<string>;
   readonly dumpBucket?: pulumi.Output<string>;
+  /** The bucket of n8n's binary or execution data (n8n.objectStorage provider aws). */
+  readonly dataBucket?: pulumi.Output<string>;
 
   constructor(name: string, args: N8nClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:index:N8nCluster", name, {}, opts);
@@ -74,12 +77,22 @@ export class N8nCluster extends pulumi.ComponentResource {
           dependsOn: [secrets],
         });
 
+    const n8n = n8nProps(config, args.namespace);
+    // Binary or execution data in S3: the bucket and its IAM (AWS), or your bucket (nothing made).
+    const storage =
+      config.objectStorage?.provider === "aws"
+        ? new N8nObjectStorage(`${name}-object-storage`, n8n, { parent: this, dependsOn: [network] })
+        : undefined;
     // n8n pods read the Secrets through env references and need their database and queue: all come first.
     const n8nOpts = {
       parent: this,
-      dependsOn: [secrets, ...(postgres ? [postgres.bootstrap] : []), ...(redis ? [redis] : [])],
+      dependsOn: [
+        secrets,
+        ...(postgres ? [postgres.bootstrap] : []),
+        ...(redis ? [redis] : []),
+        ...(storage ? storage.podInputs : []),
+      ],
     };
-    const n8n = n8nProps(config, args.namespace);
     new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, n8nServiceAccount(n8n), { parent: this });
     // The upgrade order: the pre-upgrade dump succeeds, then main rolls (its start runs the
     // migrations, under n8n's advisory lock) and becomes ready, then workers and webhook processors
@@ -103,7 +116,9 @@ export class N8nCluster extends pulumi.ComponentResource {
     this.ownerPassword = secrets.ownerPassword;
     this.walBucket = postgres?.walBucket;
     this.dumpBucket = postgres?.dumpBucket;
+    this.dataBucket = storage?.bucket;
     this.registerOutputs({
+      dataBucket: this.dataBucket,
       url: this.url,
       secretNames: this.secretNames,
       walBucket: this.walBucket,

@@ -50,7 +50,9 @@ export const RESERVED_CONNECTIONS = 15;
  */
 export type ArchiveIdentity = AwsIdentity;
 
-function archiveIdentity(a: ParsedConfig["postgres"]["archive"]): ArchiveIdentity {
+function archiveIdentity(
+  a: Pick<ParsedConfig["postgres"]["archive"], "credentials" | "oidcProviderArn" | "oidcIssuer">,
+): ArchiveIdentity {
   return a.credentials === "irsa"
     ? { kind: "irsa", oidcProviderArn: a.oidcProviderArn ?? "", oidcIssuer: a.oidcIssuer ?? "" }
     : { kind: "static" };
@@ -153,6 +155,81 @@ function queueConnection(r: ParsedConfig["redis"]): QueueConnection {
   const e = r.external;
   if (r.mode === "external" && e) return { external: true, ...e, ca: caBundle(e.ca) };
   return { external: false, host: NAMES.redis, port: PORTS.redis, tls: false, clusterNodes: [], cidrs: [] };
+}
+
+/** Hours n8n keeps a pruned execution before deleting it for good (EXECUTIONS_DATA_HARD_DELETE_BUFFER, n8n's default). */
+export const HARD_DELETE_BUFFER_HOURS = 1;
+
+/**
+ * The fewest days the object storage may keep an object: n8n shows an execution until pruning has
+ * deleted it (pruneMaxAgeHours plus the hard-delete buffer), and then a day of margin for the
+ * pruning schedule. Less, and S3 would delete the binary data of executions n8n still lists.
+ */
+export function minimumExpireDays(pruneMaxAgeHours: number): number {
+  return Math.ceil((pruneMaxAgeHours + HARD_DELETE_BUFFER_HOURS) / 24) + 1;
+}
+
+/** n8n's object storage (n8n.binaryData or n8n.executionData in s3 mode): a bucket made here, or one you run. */
+export type ObjectStorage =
+  | {
+      provider: "aws";
+      bucketName?: string;
+      region: string;
+      kmsKeyArn?: string;
+      identity: AwsIdentity;
+      expireDays: number;
+      noncurrentDays: number;
+    }
+  | {
+      provider: "s3-compatible";
+      bucketName: string;
+      region: string;
+      host: string;
+      protocol: "https" | "http";
+      forcePathStyle: boolean;
+      accessKey: SecretRef;
+      secretKey: SecretRef;
+      cidrs: string[];
+    };
+
+/**
+ * The resolved object storage, when a mode uses it. AWS settings left out come from
+ * postgres.archive (region, credentials, OIDC). The rules refuse what is missing (an
+ * s3-compatible host, keys or CIDRs, irsa without OIDC) before any component sees the config, so
+ * the empty values below never reach one.
+ */
+function objectStorage(parsed: ParsedConfig): ObjectStorage | undefined {
+  const n = parsed.n8n;
+  if (n.binaryData.mode !== "s3" && n.executionData.mode !== "s3") return undefined;
+  const o = n.objectStorage;
+  if (o.provider === "s3-compatible") {
+    const none = { name: "", key: "" };
+    return {
+      provider: "s3-compatible",
+      bucketName: o.bucketName ?? "",
+      region: o.region ?? "auto",
+      host: o.host ?? "",
+      protocol: o.protocol,
+      forcePathStyle: o.forcePathStyle,
+      accessKey: o.accessKey ?? none,
+      secretKey: o.secretKey ?? none,
+      cidrs: o.cidrs ?? [],
+    };
+  }
+  const a = parsed.postgres.archive;
+  return {
+    provider: "aws",
+    bucketName: o.bucketName,
+    region: o.region ?? a.region,
+    kmsKeyArn: o.kmsKeyArn,
+    identity: archiveIdentity({
+      credentials: o.credentials ?? a.credentials,
+      oidcProviderArn: o.oidcProviderArn ?? a.oidcProviderArn,
+      oidcIssuer: o.oidcIssuer ?? a.oidcIssuer,
+    }),
+    expireDays: o.expireDays ?? minimumExpireDays(n.executions.pruneMaxAgeHours),
+    noncurrentDays: o.noncurrentDays,
+  };
 }
 
 export interface HpaSettings {
@@ -260,6 +337,8 @@ export function resolveConfig(stack: string, parsed: ParsedConfig) {
       ...parsed.monitoring,
       dashboardNamespace: parsed.monitoring.dashboardNamespace ?? parsed.network.prometheusNamespace,
     },
+    /** n8n's object storage for binary or execution data (s3 modes); undefined when both stay in PostgreSQL. */
+    objectStorage: objectStorage(parsed),
     /** Where n8n finds PostgreSQL and Redis (in-cluster or external), and how it checks them. */
     connections: { database: databaseConnection(parsed.postgres), queue: queueConnection(parsed.redis) },
     /** Where the values n8n reads come from; secrets.refs is what every secretKeyRef of them uses. */

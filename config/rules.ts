@@ -6,7 +6,7 @@
 import { EXTERNAL_SECRET, type ExternalValue } from "../components/kubernetes/names";
 import { escapeHatchProblems } from "./escape-hatches";
 import { cpuCores, memoryBytes } from "./quantity";
-import { RESERVED_CONNECTIONS, type StackConfig } from "./resolve";
+import { HARD_DELETE_BUFFER_HOURS, minimumExpireDays, RESERVED_CONNECTIONS, type StackConfig } from "./resolve";
 
 export interface Problem {
   /** Dotted key path as written in the stack file, e.g. "workers.maxReplicas". */
@@ -168,6 +168,77 @@ const externalServers: Rule = (c) => {
   return out;
 };
 
+const AWS_ONLY = ["kmsKeyArn", "credentials", "oidcProviderArn", "oidcIssuer", "expireDays"] as const;
+const S3_COMPATIBLE_ONLY = ["host", "accessKey", "secretKey", "cidrs"] as const;
+const S3_COMPATIBLE_REQUIRED = {
+  bucketName: "the bucket n8n writes to",
+  host: "host[:port] of the storage, without the scheme",
+  accessKey: "{name, key} of a Secret holding the access key",
+  secretKey: "{name, key} of a Secret holding the secret key",
+  cidrs: "addresses of the storage, for the NetworkPolicy",
+} as const;
+
+/**
+ * n8n's object storage: a licence (n8n 2.40.7 exits at start in an s3 mode without one), what each
+ * provider needs, keys of the other provider refused, and a lifecycle that keeps what n8n still lists.
+ */
+const objectStorageRules: Rule = (c) => {
+  const o = c.n8n.objectStorage;
+  const modes = (["binaryData", "executionData"] as const).filter((k) => c.n8n[k].mode === "s3");
+  if (modes.length === 0) return [];
+  const out: Problem[] = [];
+  if (!c.n8n.license) {
+    out.push({
+      path: `n8n.${modes[0]}.mode`,
+      value: "s3",
+      message:
+        "needs n8n's Enterprise licence: set n8n.license or secrets.externalSecret.remoteRefs.license (n8n exits at start without it)",
+    });
+  }
+  const provider = `n8n.objectStorage.provider is "${o.provider}"`;
+  const foreign = o.provider === "aws" ? S3_COMPATIBLE_ONLY : AWS_ONLY;
+  for (const key of foreign) {
+    if (o[key] !== undefined) {
+      out.push({ path: `n8n.objectStorage.${key}`, value: o[key], message: `applies to the other provider (${provider})` });
+    }
+  }
+  if (o.provider === "s3-compatible") {
+    for (const [key, what] of Object.entries(S3_COMPATIBLE_REQUIRED)) {
+      if (o[key as keyof typeof S3_COMPATIBLE_REQUIRED] === undefined) {
+        out.push({ path: `n8n.objectStorage.${key}`, value: undefined, message: `is required when ${provider}: ${what}` });
+      }
+    }
+    if (c.production && o.protocol === "http") {
+      out.push({
+        path: "n8n.objectStorage.protocol",
+        value: "http",
+        message: 'must be "https" when production is true: binary data would cross the network in clear text',
+      });
+    }
+    return out;
+  }
+  const s = c.objectStorage;
+  if (s?.provider === "aws" && s.identity.kind === "irsa") {
+    const missing = (["oidcProviderArn", "oidcIssuer"] as const).filter((k) => !(o[k] ?? c.postgres.archive[k]));
+    for (const key of missing) {
+      out.push({
+        path: `n8n.objectStorage.${key}`,
+        value: undefined,
+        message: 'is required when the object storage credentials are "irsa" (or set it on postgres.archive)',
+      });
+    }
+  }
+  const least = minimumExpireDays(c.n8n.executions.pruneMaxAgeHours);
+  if (o.expireDays !== undefined && o.expireDays < least) {
+    out.push({
+      path: "n8n.objectStorage.expireDays",
+      value: o.expireDays,
+      message: `must be >= ${least}: n8n lists executions for n8n.executions.pruneMaxAgeHours (${c.n8n.executions.pruneMaxAgeHours}) plus ${HARD_DELETE_BUFFER_HOURS} h, and S3 would delete their data first`,
+    });
+  }
+  return out;
+};
+
 export const RULES: Rule[] = [
   replicaRange("workers"),
   replicaRange("webhooks"),
@@ -282,6 +353,7 @@ export const RULES: Rule[] = [
     }),
   oneSecretSource,
   externalServers,
+  objectStorageRules,
 ];
 
 export function checkRules(config: StackConfig): Problem[] {

@@ -334,6 +334,87 @@ export const stackConfigSchema = strict({
           "N8N_LOG_STREAMING_DESTINATIONS (managed by env) from a key of an existing Secret holding n8n's JSON list of webhook, syslog or sentry destinations: it may carry tokens",
         ),
     }),
+    binaryData: section({
+      mode: oneOf(["database", "s3"])
+        .default("database")
+        .describe(
+          "N8N_DEFAULT_BINARY_DATA_MODE: database (n8n's queue-mode default, in PostgreSQL) or s3 (n8n.objectStorage; Enterprise licence)",
+        ),
+      databaseMaxFileSizeMiB: int(1, 1024)
+        .optional()
+        .describe(
+          "N8N_BINARY_DATA_DATABASE_MAX_FILE_SIZE: the largest file database mode stores, in MiB (n8n's 512 when unset)",
+        ),
+    }),
+    executionData: section({
+      mode: oneOf(["database", "s3"])
+        .default("database")
+        .describe(
+          "N8N_EXECUTION_DATA_STORAGE_MODE: database, or s3 (each execution's data as one object in n8n.objectStorage; Enterprise licence)",
+        ),
+    }),
+    objectStorage: section({
+      provider: oneOf(["aws", "s3-compatible"])
+        .default("aws")
+        .describe(
+          "aws: a bucket and its IAM made here with the backups' code; s3-compatible: a bucket you run (MinIO, R2, ...)",
+        ),
+      bucketName: bucketName
+        .optional()
+        .describe("the bucket; aws: generated when unset; s3-compatible: required"),
+      region: z
+        .string({ error: "must be a string" })
+        .regex(/^([a-z]{2}(-gov)?-[a-z]+-[0-9]|auto)$/, 'must be an AWS region such as "eu-west-1", or "auto"')
+        .optional()
+        .describe('N8N_EXTERNAL_STORAGE_S3_BUCKET_REGION; aws: postgres.archive.region when unset; s3-compatible: "auto"'),
+      kmsKeyArn: z
+        .string({ error: "must be a string" })
+        .regex(ARN, "must be a KMS key ARN")
+        .optional()
+        .describe("aws: KMS key for SSE-KMS; SSE-S3 when unset"),
+      credentials: oneOf(["irsa", "static"])
+        .optional()
+        .describe("aws: irsa (a role for the n8n ServiceAccount) or static (an IAM user key); postgres.archive.credentials when unset"),
+      oidcProviderArn: z
+        .string({ error: "must be a string" })
+        .regex(ARN, "must be an IAM OIDC provider ARN")
+        .optional()
+        .describe("aws with irsa: the cluster's IAM OIDC provider ARN; postgres.archive.oidcProviderArn when unset"),
+      oidcIssuer: z
+        .string({ error: "must be a string" })
+        .regex(/^[a-z0-9.-]+(\/[A-Za-z0-9._-]+)*$/, "must be the issuer host and path without https://")
+        .optional()
+        .describe("aws with irsa: the OIDC issuer host and path; postgres.archive.oidcIssuer when unset"),
+      expireDays: int(1, 3650)
+        .optional()
+        .describe(
+          "aws: days S3 keeps an object (n8n leaves pruning binary data to the bucket's lifecycle); derived from n8n.executions.pruneMaxAgeHours when unset",
+        ),
+      noncurrentDays: int(1, 365).default(7).describe("aws: days a deleted or overwritten object stays recoverable"),
+      host: z
+        .string({ error: "must be a string" })
+        .regex(
+          /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?(:[0-9]{1,5})?$/,
+          'must be a host name with an optional port, without a scheme, e.g. "minio.storage.svc:9000"',
+        )
+        .optional()
+        .describe("s3-compatible: N8N_EXTERNAL_STORAGE_S3_HOST, host[:port] without the scheme"),
+      protocol: oneOf(["https", "http"]).default("https").describe("s3-compatible: N8N_EXTERNAL_STORAGE_S3_PROTOCOL"),
+      forcePathStyle: bool
+        .default(true)
+        .describe("s3-compatible: N8N_EXTERNAL_STORAGE_S3_FORCE_PATH_STYLE (bucket in the path, not the host name)"),
+      accessKey: keyRef
+        .optional()
+        .describe("s3-compatible: N8N_EXTERNAL_STORAGE_S3_ACCESS_KEY from a key of an existing Secret ({name, key})"),
+      secretKey: keyRef
+        .optional()
+        .describe("s3-compatible: N8N_EXTERNAL_STORAGE_S3_ACCESS_SECRET from a key of an existing Secret ({name, key})"),
+      cidrs: z
+        .array(cidr)
+        .min(1, "must list at least one CIDR")
+        .optional()
+        .describe("s3-compatible: addresses of the storage the n8n pods may reach (NetworkPolicy egress)"),
+    }),
     statementTimeoutSeconds: int(1, 86_400)
       .default(300)
       .describe(
@@ -642,7 +723,7 @@ export const stackConfigSchema = strict({
       .array(cidr)
       .min(1, "must list at least one CIDR")
       .default(["0.0.0.0/0"])
-      .describe("S3 and STS endpoints Postgres and the dump job reach on 443 (backups, IRSA)"),
+      .describe("S3 and STS endpoints Postgres, the dump job and (object storage on AWS) n8n reach on 443"),
     ingressControllerNamespace: dnsLabel.default("ingress-nginx").describe("namespace of the ingress controller"),
     prometheusNamespace: dnsLabel.default("monitoring").describe("namespace of Prometheus"),
     kedaNamespace: dnsLabel.default("keda").describe("namespace of the KEDA operator (workers.queueScaling keda)"),

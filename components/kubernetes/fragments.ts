@@ -9,12 +9,19 @@ import { SERVICE_LABEL } from "./names";
 /** An env var of a container: a plain value, or a reference to a Secret key. */
 export type EnvVar =
   | { name: string; value: string }
-  | { name: string; valueFrom: { secretKeyRef: { name: string; key: string } } };
+  | { name: string; valueFrom: { secretKeyRef: { name: string; key: string } } }
+  | { name: string; valueFrom: { configMapKeyRef: { name: string; key: string } } };
 
 /** An env var read from a key of a Secret (copied, so no two objects share the reference). */
 export const envFromSecretKey = (name: string, ref: { name: string; key: string }): EnvVar => ({
   name,
   valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } },
+});
+
+/** An env var read from a key of a ConfigMap (a value known only once a resource exists, e.g. a bucket name). */
+export const envFromConfigMapKey = (name: string, ref: { name: string; key: string }): EnvVar => ({
+  name,
+  valueFrom: { configMapKeyRef: { name: ref.name, key: ref.key } },
 });
 
 /** A plain env var; numbers and booleans as the strings containers see. */

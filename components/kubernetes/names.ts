@@ -102,6 +102,18 @@ export const AWS_KEYS_SECRET = {
   keys: { accessKeyId: "access-key-id", secretAccessKey: "secret-access-key" },
 } as const;
 
+/**
+ * n8n's object storage on AWS: the ConfigMap with what exists only once AWS made it (the bucket's
+ * name, the IRSA role), and the Secret with the static key (credentials "static").
+ */
+export const OBJECT_STORAGE = {
+  configMap: { name: "n8n-object-storage", keys: { bucket: "bucket", roleArn: "role-arn" } },
+  keysSecret: {
+    name: "n8n-object-storage-aws",
+    keys: { accessKeyId: "access-key-id", secretAccessKey: "secret-access-key" },
+  },
+} as const;
+
 export type SecretGroup = keyof typeof SECRETS;
 
 /** A key of a Secret in the stack's namespace. */

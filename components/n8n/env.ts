@@ -4,8 +4,9 @@
  * through secretKeyRef.
  */
 
-import { type EnvVar, envFromSecretKey, envValue } from "../kubernetes/fragments";
-import { PORTS, secretKeyRef } from "../kubernetes/names";
+import { WEB_IDENTITY_TOKEN_FILE } from "../kubernetes/aws-identity";
+import { type EnvVar, envFromConfigMapKey, envFromSecretKey, envValue } from "../kubernetes/fragments";
+import { OBJECT_STORAGE, PORTS, secretKeyRef } from "../kubernetes/names";
 import type { N8nProps } from "./props";
 
 export type N8nRole = "main" | "worker" | "webhook";
@@ -118,6 +119,59 @@ function queueEnv(props: N8nProps): EnvVar[] {
   ];
 }
 
+/**
+ * Binary and execution data: in PostgreSQL (n8n's queue-mode default), or in the object storage
+ * (n8n's @n8n/blob-storage ObjectStoreConfig). On AWS the SDK's own endpoint is used (no host): the
+ * bucket's name and the IRSA role come from the ConfigMap the object storage component writes, and
+ * the SDK finds the web identity through AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE
+ * (N8N_EXTERNAL_STORAGE_S3_AUTH_AUTO_DETECT: its default credential chain). Every role gets it: the
+ * webhook processors store the binary data of incoming requests, workers write, main reads.
+ */
+function storageEnv(props: N8nProps): EnvVar[] {
+  const { binaryData, executionData } = props.n8n;
+  const base = [
+    envValue("N8N_DEFAULT_BINARY_DATA_MODE", binaryData.mode),
+    ...(binaryData.databaseMaxFileSizeMiB !== undefined
+      ? [envValue("N8N_BINARY_DATA_DATABASE_MAX_FILE_SIZE", binaryData.databaseMaxFileSizeMiB)]
+      : []),
+    ...(executionData.mode !== "database" ? [envValue("N8N_EXECUTION_DATA_STORAGE_MODE", executionData.mode)] : []),
+  ];
+  const o = props.objectStorage;
+  if (!o) return base;
+  const s3 = (name: string) => `N8N_EXTERNAL_STORAGE_S3_${name}`;
+  if (o.provider === "s3-compatible") {
+    return [
+      ...base,
+      envValue(s3("HOST"), o.host),
+      envValue(s3("PROTOCOL"), o.protocol),
+      envValue(s3("FORCE_PATH_STYLE"), o.forcePathStyle),
+      envValue(s3("BUCKET_NAME"), o.bucketName),
+      envValue(s3("BUCKET_REGION"), o.region),
+      envFromSecretKey(s3("ACCESS_KEY"), o.accessKey),
+      envFromSecretKey(s3("ACCESS_SECRET"), o.secretKey),
+    ];
+  }
+  const map = OBJECT_STORAGE.configMap;
+  const keys = OBJECT_STORAGE.keysSecret;
+  return [
+    ...base,
+    envFromConfigMapKey(s3("BUCKET_NAME"), { name: map.name, key: map.keys.bucket }),
+    envValue(s3("BUCKET_REGION"), o.region),
+    ...(o.identity.kind === "irsa"
+      ? [
+          envValue(s3("AUTH_AUTO_DETECT"), true),
+          // What the AWS SDK for JavaScript v3 reads for a web identity (credential-provider-web-identity).
+          envFromConfigMapKey("AWS_ROLE_ARN", { name: map.name, key: map.keys.roleArn }),
+          envValue("AWS_WEB_IDENTITY_TOKEN_FILE", WEB_IDENTITY_TOKEN_FILE),
+          envValue("AWS_ROLE_SESSION_NAME", "n8n"),
+        ]
+      : [
+          envFromSecretKey(s3("ACCESS_KEY"), { name: keys.name, key: keys.keys.accessKeyId }),
+          envFromSecretKey(s3("ACCESS_SECRET"), { name: keys.name, key: keys.keys.secretAccessKey }),
+        ]),
+  ];
+}
+
 function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
   const { n8n, runners } = props;
   const ex = n8n.executions;
@@ -152,8 +206,8 @@ function commonEnv(props: N8nProps, role: N8nRole): EnvVar[] {
     envValue("N8N_VERSION_NOTIFICATIONS_ENABLED", false),
     envValue("N8N_SSRF_PROTECTION_ENABLED", n8n.ssrfProtection),
     envValue("N8N_GRACEFUL_SHUTDOWN_TIMEOUT", shutdownSeconds(props, role)),
-    // Queue mode cannot share a filesystem between pods: binary data lives in PostgreSQL.
-    envValue("N8N_DEFAULT_BINARY_DATA_MODE", "database"),
+    // Queue mode cannot share a filesystem between pods: binary data lives in PostgreSQL or S3.
+    ...storageEnv(props),
     envValue("EXECUTIONS_DATA_PRUNE", true),
     envValue("EXECUTIONS_DATA_MAX_AGE", ex.pruneMaxAgeHours),
     envValue("EXECUTIONS_DATA_PRUNE_MAX_COUNT", ex.pruneMaxCount),

@@ -21,6 +21,8 @@ export interface N8nProps {
   readonly connections: StackConfig["connections"];
   /** Where the encryption key, runner token and the database and Redis passwords are read from. */
   readonly secretRefs: SecretRefs;
+  /** n8n's object storage (binary or execution data in s3 mode); undefined when both stay in PostgreSQL. */
+  readonly objectStorage: StackConfig["objectStorage"];
   /** Where the encryption key comes from; the pods declare it when it is not the program's (policy pack). */
   readonly encryptionKeySource: SecretSource;
 }
@@ -36,6 +38,7 @@ export function n8nProps(config: StackConfig, namespace: Input<string>): N8nProp
     webhooks: config.webhooks,
     runners: config.runners,
     connections: config.connections,
+    objectStorage: config.objectStorage,
     secretRefs: config.secrets.refs,
     encryptionKeySource: config.secrets.sources.encryptionKey,
   };

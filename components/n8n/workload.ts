@@ -4,6 +4,7 @@
  * ScaledObject around it. Plain data in, plain Kubernetes specs out.
  */
 import type * as k8s from "@pulumi/kubernetes";
+import { WEB_IDENTITY_TOKEN, webIdentityTokenMount, webIdentityTokenVolume } from "../kubernetes/aws-identity";
 import { envFromSecretKey, httpGetProbe, resourceRequirements, serviceLabels } from "../kubernetes/fragments";
 import { type ComponentName, labels, selectorLabels } from "../kubernetes/labels";
 import { KEY_SOURCE_ANNOTATION, NAMES, PORTS } from "../kubernetes/names";
@@ -100,7 +101,18 @@ function envFromOf(c: ContainerEscapeHatches) {
 /** Names of the volumes the program gives every n8n pod (extraVolumes may not reuse them). */
 export const PROGRAM_VOLUMES: string[] = [...n8nScratch(), ...runnerScratch()]
   .map((v) => v.volume.name)
-  .concat(["postgres-ca", "redis-ca"]);
+  .concat(["postgres-ca", "redis-ca", WEB_IDENTITY_TOKEN.volume]);
+
+/**
+ * The projected web identity token, for n8n's object storage on AWS with IRSA: mounted into the
+ * n8n container only, never into the task runner, which runs the workflows' code.
+ */
+function objectStorageToken(props: N8nProps) {
+  const o = props.objectStorage;
+  return o?.provider === "aws" && o.identity.kind === "irsa"
+    ? [{ volume: webIdentityTokenVolume(), mount: webIdentityTokenMount() }]
+    : [];
+}
 
 function runnerScratch() {
   return [scratchVolume("runner-tmp", "/tmp"), scratchVolume("runner-home", "/home/runner")];
@@ -125,7 +137,12 @@ export function n8nContainer(props: N8nProps, role: N8nRole) {
     lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
     resources: resourceRequirements(w.resources),
     securityContext: restrictedContainerSecurityContext(),
-    volumeMounts: [...volumes.map((v) => v.mount), ...caVolumes(props).map((v) => v.mount), ...w.extraVolumeMounts],
+    volumeMounts: [
+      ...volumes.map((v) => v.mount),
+      ...caVolumes(props).map((v) => v.mount),
+      ...objectStorageToken(props).map((v) => v.mount),
+      ...w.extraVolumeMounts,
+    ],
   } satisfies k8s.types.input.core.v1.Container;
 }
 
@@ -147,6 +164,7 @@ export function n8nPodTemplate(props: N8nProps, role: N8nRole) {
     ...n8nScratch().map((v) => v.volume),
     ...(runner ? runnerScratch().map((v) => v.volume) : []),
     ...caVolumes(props).map((v) => v.volume),
+    ...objectStorageToken(props).map((v) => v.volume),
     ...w.extraVolumes,
     ...(runner ? props.runners.extraVolumes : []),
   ];

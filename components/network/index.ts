@@ -70,6 +70,8 @@ export interface NetworkProps {
   readonly kedaScaling: boolean;
   /** External PostgreSQL or Redis: n8n reaches their addresses, and the in-cluster flows go. */
   readonly connections: StackConfig["connections"];
+  /** n8n's object storage: n8n reaches S3 (and STS), or the storage you run. */
+  readonly objectStorage: StackConfig["objectStorage"];
 }
 
 export function networkProps(config: StackConfig, namespace: Input<string>): NetworkProps {
@@ -79,7 +81,23 @@ export function networkProps(config: StackConfig, namespace: Input<string>): Net
     ingressEnabled: config.ingress.enabled,
     kedaScaling: config.workers.queueScaling === "keda",
     connections: config.connections,
+    objectStorage: config.objectStorage,
   };
+}
+
+/** n8n's flow to its object storage: S3 and STS on 443 (AWS), or the storage's addresses on its port. */
+function objectStorageFlow(net: NetworkProps["network"], o: NonNullable<NetworkProps["objectStorage"]>): Flow {
+  if (o.provider === "aws") {
+    return {
+      name: "n8n-to-s3",
+      from: pods(...N8N),
+      to: { kind: "cidrs", cidrs: net.s3Cidrs, except: net.egress.exceptCidrs },
+      ports: tcp(443),
+    };
+  }
+  const given = o.host.split(":")[1];
+  const port = given ? Number(given) : o.protocol === "https" ? 443 : 80;
+  return externalServer("n8n-to-object-storage", { cidrs: o.cidrs, port });
 }
 
 export function networkFlows(props: NetworkProps): Flow[] {
@@ -151,6 +169,7 @@ export function networkFlows(props: NetworkProps): Flow[] {
       ? [externalServer("n8n-to-redis", queue)]
       : [{ name: "n8n-to-redis", from: pods(...N8N), to: pods("redis"), ports: tcp(PORTS.redis) }]),
     ...(db.external ? [] : postgresInfrastructure),
+    ...(props.objectStorage ? [objectStorageFlow(net, props.objectStorage)] : []),
     {
       name: "n8n-to-internet",
       from: pods(...N8N),
