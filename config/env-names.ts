@@ -25,12 +25,26 @@ export function knownEnvNames(kind: "n8n" | "task-runner"): ReadonlySet<string> 
 export const NODE_RUNTIME_ENV: ReadonlySet<string> = new Set(["NODE_EXTRA_CA_CERTS"]);
 
 /**
+ * Variables the AWS SDK for JavaScript v3 inside n8n reads for a web identity (IRSA), used by n8n's
+ * object storage with N8N_EXTERNAL_STORAGE_S3_AUTH_AUTO_DETECT (@aws-sdk/credential-provider-web-identity).
+ */
+export const AWS_SDK_ENV: ReadonlySet<string> = new Set([
+  "AWS_ROLE_ARN",
+  "AWS_WEB_IDENTITY_TOKEN_FILE",
+  "AWS_ROLE_SESSION_NAME",
+]);
+
+/**
  * Whether a process reads a variable: a name on its list; for n8n also `<NAME>_FILE` of a name on
- * it (@n8n/config's readEnv takes the value from that file when NAME is unset) and Node's own.
+ * it (@n8n/config's readEnv takes the value from that file when NAME is unset), Node's own and the AWS SDK's.
  */
 export function readsEnv(kind: "n8n" | "task-runner", name: string): boolean {
   const known = knownEnvNames(kind);
   if (known.has(name)) return true;
   if (kind !== "n8n") return false;
-  return NODE_RUNTIME_ENV.has(name) || (name.endsWith("_FILE") && known.has(name.slice(0, -"_FILE".length)));
+  return (
+    NODE_RUNTIME_ENV.has(name) ||
+    AWS_SDK_ENV.has(name) ||
+    (name.endsWith("_FILE") && known.has(name.slice(0, -"_FILE".length)))
+  );
 }

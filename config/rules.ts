@@ -199,13 +199,21 @@ const objectStorageRules: Rule = (c) => {
   const foreign = o.provider === "aws" ? S3_COMPATIBLE_ONLY : AWS_ONLY;
   for (const key of foreign) {
     if (o[key] !== undefined) {
-      out.push({ path: `n8n.objectStorage.${key}`, value: o[key], message: `applies to the other provider (${provider})` });
+      out.push({
+        path: `n8n.objectStorage.${key}`,
+        value: o[key],
+        message: `applies to the other provider (${provider})`,
+      });
     }
   }
   if (o.provider === "s3-compatible") {
     for (const [key, what] of Object.entries(S3_COMPATIBLE_REQUIRED)) {
       if (o[key as keyof typeof S3_COMPATIBLE_REQUIRED] === undefined) {
-        out.push({ path: `n8n.objectStorage.${key}`, value: undefined, message: `is required when ${provider}: ${what}` });
+        out.push({
+          path: `n8n.objectStorage.${key}`,
+          value: undefined,
+          message: `is required when ${provider}: ${what}`,
+        });
       }
     }
     if (c.production && o.protocol === "http") {

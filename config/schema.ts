@@ -359,14 +359,14 @@ export const stackConfigSchema = strict({
         .describe(
           "aws: a bucket and its IAM made here with the backups' code; s3-compatible: a bucket you run (MinIO, R2, ...)",
         ),
-      bucketName: bucketName
-        .optional()
-        .describe("the bucket; aws: generated when unset; s3-compatible: required"),
+      bucketName: bucketName.optional().describe("the bucket; aws: generated when unset; s3-compatible: required"),
       region: z
         .string({ error: "must be a string" })
         .regex(/^([a-z]{2}(-gov)?-[a-z]+-[0-9]|auto)$/, 'must be an AWS region such as "eu-west-1", or "auto"')
         .optional()
-        .describe('N8N_EXTERNAL_STORAGE_S3_BUCKET_REGION; aws: postgres.archive.region when unset; s3-compatible: "auto"'),
+        .describe(
+          'N8N_EXTERNAL_STORAGE_S3_BUCKET_REGION; aws: postgres.archive.region when unset; s3-compatible: "auto"',
+        ),
       kmsKeyArn: z
         .string({ error: "must be a string" })
         .regex(ARN, "must be a KMS key ARN")
@@ -374,7 +374,9 @@ export const stackConfigSchema = strict({
         .describe("aws: KMS key for SSE-KMS; SSE-S3 when unset"),
       credentials: oneOf(["irsa", "static"])
         .optional()
-        .describe("aws: irsa (a role for the n8n ServiceAccount) or static (an IAM user key); postgres.archive.credentials when unset"),
+        .describe(
+          "aws: irsa (a role for the n8n ServiceAccount) or static (an IAM user key); postgres.archive.credentials when unset",
+        ),
       oidcProviderArn: z
         .string({ error: "must be a string" })
         .regex(ARN, "must be an IAM OIDC provider ARN")
@@ -408,7 +410,9 @@ export const stackConfigSchema = strict({
         .describe("s3-compatible: N8N_EXTERNAL_STORAGE_S3_ACCESS_KEY from a key of an existing Secret ({name, key})"),
       secretKey: keyRef
         .optional()
-        .describe("s3-compatible: N8N_EXTERNAL_STORAGE_S3_ACCESS_SECRET from a key of an existing Secret ({name, key})"),
+        .describe(
+          "s3-compatible: N8N_EXTERNAL_STORAGE_S3_ACCESS_SECRET from a key of an existing Secret ({name, key})",
+        ),
       cidrs: z
         .array(cidr)
         .min(1, "must list at least one CIDR")

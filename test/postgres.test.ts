@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { irsaTrustPolicy, tlsOnlyBucketPolicy } from "../components/aws/s3";
 import { AWS_KEYS_SECRET, NAMES } from "../components/kubernetes/names";
 import { postgresProps } from "../components/postgres";
-import { irsaTrustPolicy, tlsOnlyBucketPolicy } from "../components/aws/s3";
 import { dumpWriterPolicy, walgPolicy } from "../components/postgres/aws";
 import { bootstrapConfigMap, bootstrapJob, dumpCronJob } from "../components/postgres/jobs";
 import {

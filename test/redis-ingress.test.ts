@@ -58,7 +58,10 @@ describe("redis.conf (pure)", () => {
     const redis = redisContainer(redisProps(cfg(), "ns"));
     expect(pod.containers.map((c) => c.name)).toEqual(["redis", "exporter"]);
     expect(redis.args[0]).toContain('"$REDIS_PASSWORD" > /run/redis/auth.conf');
-    const envNames = redis.env.map((e) => [e.name, "valueFrom" in e && "secretKeyRef" in e.valueFrom ? e.valueFrom.secretKeyRef.name : undefined]);
+    const envNames = redis.env.map((e) => [
+      e.name,
+      "valueFrom" in e && "secretKeyRef" in e.valueFrom ? e.valueFrom.secretKeyRef.name : undefined,
+    ]);
     expect(envNames).toEqual([
       ["REDIS_PASSWORD", SECRETS.redis.name],
       ["REDISCLI_AUTH", SECRETS.redis.name],

@@ -4,7 +4,7 @@
  * first, then the component that registers them (buckets and identities: ../aws/s3.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { bucketAccess, kmsStatement, type PolicyDocument, policyDocument as doc, secureBucket } from "../aws/s3";
+import { bucketAccess, policyDocument as doc, kmsStatement, type PolicyDocument, secureBucket } from "../aws/s3";
 import { NAMES } from "../kubernetes/names";
 import type { PostgresProps } from "./props";
 import { DUMP_PREFIX, walPrefix } from "./spilo";
