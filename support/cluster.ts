@@ -104,7 +104,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       role,
     });
     const c = containerOf(find(release.list, "Deployment", DEPLOYMENT[role === "cli" ? "main" : role]), "n8n");
-    return { port, args: c.args ?? [], env: resolveEnv(c, { ...local, ...o.env, ...overrides }) };
+    return { port, args: c.args ?? [], env: resolveEnv(c, { ...local, ...o.env, ...overrides }, release.list) };
   };
 
   const cli = await plan("cli");
