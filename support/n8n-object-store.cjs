@@ -69,7 +69,7 @@ async function main() {
 main().then(
   () => process.exit(0),
   (err) => {
-    console.error(err && err.stack ? err.stack : String(err));
+    console.error(err?.stack ? err.stack : String(err));
     process.exit(1);
   },
 );

@@ -36,17 +36,15 @@ const AWS_IRSA = withStorage(
     },
   },
 );
-const COMPATIBLE = withStorage({
-  binaryData: { mode: "s3" },
-  objectStorage: {
-    provider: "s3-compatible",
-    bucketName: "n8n-data",
-    host: "minio.storage.example.com:9000",
-    accessKey: { name: "minio-n8n", key: "access-key" },
-    secretKey: { name: "minio-n8n", key: "secret-key" },
-    cidrs: ["10.30.0.0/16"],
-  },
-});
+const MINIO = {
+  provider: "s3-compatible",
+  bucketName: "n8n-data",
+  host: "minio.storage.example.com:9000",
+  accessKey: { name: "minio-n8n", key: "access-key" },
+  secretKey: { name: "minio-n8n", key: "secret-key" },
+  cidrs: ["10.30.0.0/16"],
+};
+const COMPATIBLE = withStorage({ binaryData: { mode: "s3" }, objectStorage: MINIO });
 
 const envOf = (raw: Record<string, unknown>, role: "main" | "worker" | "webhook" = "worker") =>
   Object.fromEntries(
@@ -261,7 +259,7 @@ describe("config errors of the object storage", () => {
       production: true,
       workers: { minReplicas: 2 },
       postgres: { instances: 2 },
-      n8n: { ...COMPATIBLE.n8n, objectStorage: { ...COMPATIBLE.n8n.objectStorage, protocol: "http" } },
+      n8n: { ...COMPATIBLE.n8n, objectStorage: { ...MINIO, protocol: "http" } },
     };
     expect(configErrorText(http)).toContain(
       'n8n.objectStorage.protocol ("http") must be "https" when production is true',
