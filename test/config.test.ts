@@ -274,6 +274,27 @@ const INVALID: [string, Record<string, unknown>, string][] = [
     { ...base, postgres: { mode: "external", external: { host: "db.example.com", cidrs: [] } } },
     "postgres.external.cidrs",
   ],
+  ["binary data in S3 without a licence", { ...base, n8n: { binaryData: { mode: "s3" } } }, "n8n.binaryData.mode"],
+  [
+    "object storage kept for less than n8n lists executions",
+    {
+      ...base,
+      n8n: { license: { name: "l", key: "k" }, binaryData: { mode: "s3" }, objectStorage: { expireDays: 2 } },
+    },
+    "n8n.objectStorage.expireDays",
+  ],
+  [
+    "s3-compatible storage without its host",
+    {
+      ...base,
+      n8n: {
+        license: { name: "l", key: "k" },
+        executionData: { mode: "s3" },
+        objectStorage: { provider: "s3-compatible", bucketName: "n8n-data" },
+      },
+    },
+    "n8n.objectStorage.host",
+  ],
   [
     "production with one postgres",
     { ...base, production: true, size: "medium", postgres: { instances: 1 } },
