@@ -228,6 +228,15 @@ export const PRIVATE_RANGES = [
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
 
 const bucketName = z.string({ error: "must be a string" }).regex(BUCKET, "must be a valid S3 bucket name");
+const awsRegion = z
+  .string({ error: "must be a string" })
+  .regex(AWS_REGION, 'must be an AWS region such as "eu-west-1"');
+const kmsKeyArn = z.string({ error: "must be a string" }).regex(ARN, "must be a KMS key ARN");
+const awsCredentials = oneOf(["irsa", "static"]);
+const oidcProviderArn = z.string({ error: "must be a string" }).regex(ARN, "must be an IAM OIDC provider ARN");
+const oidcIssuer = z
+  .string({ error: "must be a string" })
+  .regex(/^[a-z0-9.-]+(\/[A-Za-z0-9._-]+)*$/, "must be the issuer host and path without https://");
 
 export const stackConfigSchema = strict({
   namespace: dnsLabel.default("n8n").describe("namespace the whole cluster lives in (created by the program)"),
@@ -367,24 +376,16 @@ export const stackConfigSchema = strict({
         .describe(
           'N8N_EXTERNAL_STORAGE_S3_BUCKET_REGION; aws: postgres.archive.region when unset; s3-compatible: "auto"',
         ),
-      kmsKeyArn: z
-        .string({ error: "must be a string" })
-        .regex(ARN, "must be a KMS key ARN")
-        .optional()
-        .describe("aws: KMS key for SSE-KMS; SSE-S3 when unset"),
-      credentials: oneOf(["irsa", "static"])
+      kmsKeyArn: kmsKeyArn.optional().describe("aws: KMS key for SSE-KMS; SSE-S3 when unset"),
+      credentials: awsCredentials
         .optional()
         .describe(
           "aws: irsa (a role for the n8n ServiceAccount) or static (an IAM user key); postgres.archive.credentials when unset",
         ),
-      oidcProviderArn: z
-        .string({ error: "must be a string" })
-        .regex(ARN, "must be an IAM OIDC provider ARN")
+      oidcProviderArn: oidcProviderArn
         .optional()
         .describe("aws with irsa: the cluster's IAM OIDC provider ARN; postgres.archive.oidcProviderArn when unset"),
-      oidcIssuer: z
-        .string({ error: "must be a string" })
-        .regex(/^[a-z0-9.-]+(\/[A-Za-z0-9._-]+)*$/, "must be the issuer host and path without https://")
+      oidcIssuer: oidcIssuer
         .optional()
         .describe("aws with irsa: the OIDC issuer host and path; postgres.archive.oidcIssuer when unset"),
       expireDays: int(1, 3650)
@@ -578,11 +579,7 @@ export const stackConfigSchema = strict({
         .describe("restore point: recover the archive up to this time"),
       fromScope: dnsLabel.optional().describe("Patroni scope of the source cluster; this stack's when unset"),
       fromBucket: bucketName.optional().describe("WAL archive bucket of the source; this stack's when unset"),
-      fromRegion: z
-        .string({ error: "must be a string" })
-        .regex(AWS_REGION, 'must be an AWS region such as "eu-west-1"')
-        .optional()
-        .describe("region of the source bucket; postgres.archive.region when unset"),
+      fromRegion: awsRegion.optional().describe("region of the source bucket; postgres.archive.region when unset"),
     })
       .optional()
       .describe("bootstrap a new cluster as a point-in-time clone of a WAL archive"),
@@ -606,33 +603,17 @@ export const stackConfigSchema = strict({
     archive: section({
       enabled: bool.default(true).describe("WAL archiving to S3 (point-in-time recovery)"),
       bucketName: bucketName.optional().describe("WAL archive bucket name; generated when unset"),
-      region: z
-        .string({ error: "must be a string" })
-        .regex(AWS_REGION, 'must be an AWS region such as "eu-west-1"')
-        .default("us-east-1")
-        .describe("AWS region of the buckets"),
+      region: awsRegion.default("us-east-1").describe("AWS region of the buckets"),
       timeoutSeconds: int(10, 3600)
         .default(60)
         .describe("archive_timeout: bounds the RPO of a quiet database (Spilo's default is 1800)"),
       retentionDays: int(1, 3650).default(14).describe("days WAL and base backups are kept"),
-      kmsKeyArn: z
-        .string({ error: "must be a string" })
-        .regex(ARN, "must be a KMS key ARN")
-        .optional()
-        .describe("KMS key for SSE-KMS; SSE-S3 when unset"),
-      credentials: oneOf(["irsa", "static"])
+      kmsKeyArn: kmsKeyArn.optional().describe("KMS key for SSE-KMS; SSE-S3 when unset"),
+      credentials: awsCredentials
         .default("static")
         .describe("irsa (IAM role for the ServiceAccount, recommended) or static (IAM user key in a Secret)"),
-      oidcProviderArn: z
-        .string({ error: "must be a string" })
-        .regex(ARN, "must be an IAM OIDC provider ARN")
-        .optional()
-        .describe("with irsa: the cluster's IAM OIDC provider ARN"),
-      oidcIssuer: z
-        .string({ error: "must be a string" })
-        .regex(/^[a-z0-9.-]+(\/[A-Za-z0-9._-]+)*$/, "must be the issuer host and path without https://")
-        .optional()
-        .describe("with irsa: the OIDC issuer host and path, without https://"),
+      oidcProviderArn: oidcProviderArn.optional().describe("with irsa: the cluster's IAM OIDC provider ARN"),
+      oidcIssuer: oidcIssuer.optional().describe("with irsa: the OIDC issuer host and path, without https://"),
     }),
     backup: section({
       schedule: cron.default("0 1 * * *").describe("base backup schedule (BACKUP_SCHEDULE)"),

@@ -14,6 +14,14 @@ import { readStackFile } from "../render/stack-files";
 
 export const ROOT = resolve(__dirname, "..");
 
+/** postgres.archive with IRSA, as an EKS stack sets it (the object storage takes its identity from here). */
+export const IRSA_ARCHIVE = {
+  credentials: "irsa",
+  region: "eu-west-1",
+  oidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
+  oidcIssuer: "oidc.eks.eu-west-1.amazonaws.com/id/ABC",
+};
+
 /** Loads index.ts afresh: it registers its resources as it loads. */
 export async function loadProgram(): Promise<Record<string, unknown>> {
   vi.resetModules();

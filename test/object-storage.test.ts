@@ -13,7 +13,7 @@ import { networkFlows, networkProps } from "../components/network";
 import { parseStackConfig } from "../config";
 import { readsEnv } from "../config/env-names";
 import { minimumExpireDays } from "../config/resolve";
-import { configErrorText, findManifest, podsOf, runProgram } from "./harness";
+import { configErrorText, findManifest, IRSA_ARCHIVE, podsOf, runProgram } from "./harness";
 import { evaluatePack } from "./policy-harness";
 
 const LICENSED = { domain: "n8n.example.com", n8n: { license: { name: "n8n-license", key: "key" } } };
@@ -26,14 +26,7 @@ const AWS_STATIC = withStorage({ binaryData: { mode: "s3" } });
 const AWS_IRSA = withStorage(
   { binaryData: { mode: "s3" }, executionData: { mode: "s3" } },
   {
-    postgres: {
-      archive: {
-        credentials: "irsa",
-        region: "eu-west-1",
-        oidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
-        oidcIssuer: "oidc.eks.eu-west-1.amazonaws.com/id/ABC",
-      },
-    },
+    postgres: { archive: IRSA_ARCHIVE },
   },
 );
 const MINIO = {

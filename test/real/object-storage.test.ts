@@ -35,7 +35,7 @@ import {
   stopAll,
   writeFile,
 } from "../../support/servers";
-import { findManifest, ROOT, runProgram } from "../harness";
+import { findManifest, IRSA_ARCHIVE, ROOT, runProgram } from "../harness";
 
 const N8N_MODULES = join(CACHE, `n8n-${N8N_VERSION}`, "node_modules");
 const N8N_PACKAGE = join(N8N_MODULES, "n8n", "package.json");
@@ -180,14 +180,7 @@ describe("n8n's object store with the rendered env", () => {
     const run = await runProgram("objirsa", {
       domain: "n8n.example.com",
       n8n: { license: LICENSE, binaryData: { mode: "s3" }, objectStorage: { bucketName: BUCKET } },
-      postgres: {
-        archive: {
-          credentials: "irsa",
-          region: "eu-west-1",
-          oidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
-          oidcIssuer: "oidc.eks.eu-west-1.amazonaws.com/id/ABC",
-        },
-      },
+      postgres: { archive: IRSA_ARCHIVE },
     });
     const map = findManifest(run, "ConfigMap", OBJECT_STORAGE.configMap.name).data as Record<string, string>;
     expect(map.bucket).toBe(BUCKET);
