@@ -11,9 +11,9 @@ import { podsOf, rawStackConfig, runProgram } from "./harness";
 
 type Raw = Record<string, unknown>;
 
-/** A copy of the prod stack's raw config with `path` set to `value`. */
-function withValue(path: string, value: unknown): Raw {
-  const raw = structuredClone(rawStackConfig("prod"));
+/** A copy of the prod stack's raw config (or of `base`) with `path` set to `value`. */
+function withValue(path: string, value: unknown, base: Raw = rawStackConfig("prod")): Raw {
+  const raw = structuredClone(base);
   const keys = path.split(".");
   let node = raw as Record<string, unknown>;
   for (const k of keys.slice(0, -1)) {
@@ -29,9 +29,11 @@ function templates(run: StackRun): Map<string, unknown> {
 }
 
 /** The workloads (kind/name) whose pod template differs between two renders. */
-async function restartedBy(path: string, value: unknown): Promise<string[]> {
+async function restartedBy(path: string, value: unknown, also: [string, unknown][] = []): Promise<string[]> {
   const before = templates(await runProgram("prod", rawStackConfig("prod")));
-  const after = templates(await runProgram("prod", withValue(path, value)));
+  let changed = withValue(path, value);
+  for (const [p, v] of also) changed = withValue(p, v, changed);
+  const after = templates(await runProgram("prod", changed));
   const names = new Set([...before.keys(), ...after.keys()]);
   return [...names].filter((n) => !isDeepStrictEqual(before.get(n), after.get(n))).sort();
 }
@@ -44,6 +46,11 @@ describe("change impact: which pod templates a config change rolls", () => {
     expect(await restartedBy("n8n.version", "2.41.0")).toEqual(
       ["Job/n8n-pre-upgrade-dump-2-40-7", "Job/n8n-pre-upgrade-dump-2-41-0", ...N8N].sort(),
     );
+  });
+
+  it("moving binary data to S3 rolls the n8n processes only (they read the new env), not PostgreSQL or Redis", async () => {
+    const license = { name: "n8n-license", key: "activation-key" };
+    expect(await restartedBy("n8n.binaryData", { mode: "s3" }, [["n8n.license", license]])).toEqual(N8N);
   });
 
   it("a Spilo image bump rolls PostgreSQL and the Jobs that run its image, nothing of n8n or Redis", async () => {
