@@ -359,6 +359,13 @@ export const RULES: Rule[] = [
       value: c.postgres.instances,
       message: "must be >= 2 when production is true (automatic failover needs a replica)",
     }),
+  (c) =>
+    when(c.n8n.sso.oidc !== undefined && c.n8n.sso.saml !== undefined, {
+      path: "n8n.sso.saml",
+      value: c.n8n.sso.saml,
+      message:
+        "must not be set together with n8n.sso.oidc: n8n enables one SSO protocol at a time (main refuses to start with both)",
+    }),
   oneSecretSource,
   externalServers,
   objectStorageRules,

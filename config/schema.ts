@@ -323,6 +323,25 @@ export const stackConfigSchema = strict({
         .describe(
           "OIDC login, managed by env (N8N_SSO_MANAGED_BY_ENV): main writes it at every start, so the UI cannot change it (Enterprise licence)",
         ),
+      saml: strict({
+        metadataUrl: z
+          .url({ error: "must be a URL" })
+          .optional()
+          .describe("N8N_SSO_SAML_METADATA_URL: where n8n reads the identity provider's metadata"),
+        metadata: keyRef
+          .optional()
+          .describe("N8N_SSO_SAML_METADATA: the metadata XML, from a key of an existing ConfigMap ({name, key})"),
+        loginLabel: z
+          .string({ error: "must be a string" })
+          .min(1)
+          .optional()
+          .describe("N8N_SSO_SAML_LOGIN_LABEL: the login button's text"),
+      })
+        .refine(exactlyOne(["metadataUrl", "metadata"]), { message: "needs exactly one of metadataUrl or metadata" })
+        .optional()
+        .describe(
+          "SAML login, managed by env like n8n.sso.oidc (Enterprise licence); n8n enables one SSO protocol at a time",
+        ),
     }),
     securityPolicy: section({
       managedByEnv: bool

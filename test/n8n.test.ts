@@ -19,7 +19,7 @@ import {
 import { parseStackConfig, type StackConfig } from "../config";
 import { readsEnv } from "../config/env-names";
 import type { StackRun } from "../render/run";
-import { findManifest, type PodContainer, podsOf, ROOT, runProgram, runStackFile } from "./harness";
+import { configErrorText, findManifest, type PodContainer, podsOf, ROOT, runProgram, runStackFile } from "./harness";
 
 const FIXTURE = join(ROOT, "config", "env-names", "n8n-2.40.7.txt");
 const ENV_NAMES = new Set(readFileSync(FIXTURE, "utf8").split("\n").filter(Boolean));
@@ -645,5 +645,41 @@ describe("settings main manages from env", () => {
     for (const role of ["worker", "webhook"] as const) {
       expect(n8nEnv(np(c), role).some((e) => /SSO|SECURITY_POLICY|LOG_STREAMING/.test(e.name))).toBe(false);
     }
+  });
+
+  it("SAML: login on, the metadata from a URL or from a ConfigMap; never together with OIDC", () => {
+    const env = (saml: Record<string, unknown>) =>
+      Object.fromEntries(
+        n8nEnv(np(cfg({ n8n: { sso: { saml } } })), "main")
+          .filter((e) => e.name.startsWith("N8N_SSO_"))
+          .map((e) => [e.name, "value" in e ? e.value : e.valueFrom]),
+      );
+    expect(env({ metadataUrl: "https://idp.example.com/metadata", loginLabel: "Okta" })).toEqual({
+      N8N_SSO_MANAGED_BY_ENV: "true",
+      N8N_SSO_SAML_LOGIN_ENABLED: "true",
+      N8N_SSO_SAML_METADATA_URL: "https://idp.example.com/metadata",
+      N8N_SSO_SAML_LOGIN_LABEL: "Okta",
+    });
+    expect(env({ metadata: { name: "idp", key: "metadata.xml" } }).N8N_SSO_SAML_METADATA).toEqual({
+      configMapKeyRef: { name: "idp", key: "metadata.xml" },
+    });
+    const both = configErrorText({
+      domain: "n8n.example.com",
+      n8n: {
+        sso: {
+          saml: { metadataUrl: "https://idp.example.com/metadata" },
+          oidc: {
+            discoveryEndpoint: "https://idp.example.com/.well-known",
+            clientId: "n8n",
+            clientSecret: { name: "o", key: "s" },
+          },
+        },
+      },
+    });
+    expect(both).toContain("n8n.sso.saml");
+    expect(both).toContain("n8n enables one SSO protocol at a time");
+    expect(configErrorText({ domain: "n8n.example.com", n8n: { sso: { saml: {} } } })).toContain(
+      "needs exactly one of metadataUrl or metadata",
+    );
   });
 });

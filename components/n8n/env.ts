@@ -271,16 +271,16 @@ function licenseAndMailEnv(props: N8nProps): EnvVar[] {
 }
 
 /**
- * Instance settings main writes from env at every start (n8n's instance-settings loaders): OIDC
- * login, the security policy, log-streaming destinations. The secret parts come from Secrets.
+ * Instance settings main writes from env at every start (n8n's instance-settings loaders): OIDC or
+ * SAML login, the security policy, log-streaming destinations. The secret parts come from Secrets.
  */
 function managedSettingsEnv(props: N8nProps): EnvVar[] {
   const { sso, securityPolicy: policy, logStreaming } = props.n8n;
-  const oidc = sso.oidc;
+  const { oidc, saml } = sso;
   return [
+    ...(oidc || saml ? [envValue("N8N_SSO_MANAGED_BY_ENV", true)] : []),
     ...(oidc
       ? [
-          envValue("N8N_SSO_MANAGED_BY_ENV", true),
           envValue("N8N_SSO_OIDC_LOGIN_ENABLED", true),
           envValue("N8N_SSO_OIDC_DISCOVERY_ENDPOINT", oidc.discoveryEndpoint),
           envValue("N8N_SSO_OIDC_CLIENT_ID", oidc.clientId),
@@ -289,6 +289,14 @@ function managedSettingsEnv(props: N8nProps): EnvVar[] {
           ...(oidc.additionalScopes ? [envValue("N8N_SSO_OIDC_ADDITIONAL_SCOPES", oidc.additionalScopes)] : []),
           ...(oidc.acrValues ? [envValue("N8N_SSO_OIDC_ACR_VALUES", oidc.acrValues)] : []),
           envValue("N8N_SSO_OIDC_RP_INITIATED_LOGOUT_ENABLED", oidc.rpInitiatedLogout),
+        ]
+      : []),
+    ...(saml
+      ? [
+          envValue("N8N_SSO_SAML_LOGIN_ENABLED", true),
+          ...(saml.metadataUrl ? [envValue("N8N_SSO_SAML_METADATA_URL", saml.metadataUrl)] : []),
+          ...(saml.metadata ? [envFromConfigMapKey("N8N_SSO_SAML_METADATA", saml.metadata)] : []),
+          ...(saml.loginLabel ? [envValue("N8N_SSO_SAML_LOGIN_LABEL", saml.loginLabel)] : []),
         ]
       : []),
     ...(policy.managedByEnv

@@ -21,6 +21,10 @@ const DESTINATION = {
   subscribedEvents: ["n8n.audit"],
 };
 
+/** An identity provider's SAML metadata (public: an entity ID, an endpoint and a signing certificate). */
+const IDP_METADATA =
+  '<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com/saml"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/></IDPSSODescriptor></EntityDescriptor>';
+
 let cluster: Cluster;
 
 beforeAll(async () => {
@@ -82,5 +86,23 @@ describe("instance settings managed by env, from the typed keys", () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toContain(DESTINATION.id);
     expect(rows[0]).toContain("https://siem.example.com/n8n");
+  });
+
+  // Last: main of a SAML stack on the same database switches the instance from OIDC to SAML.
+  it("SAML: main of a SAML stack stores the metadata from the ConfigMap and makes SAML the login method", async () => {
+    const saml = await runProgram("settings-saml", {
+      domain: "n8n.example.com",
+      n8n: { sso: { saml: { metadata: { name: "idp", key: "metadata.xml" }, loginLabel: "Okta" } } },
+    });
+    // The ConfigMap the stack names, as the cluster would hold it.
+    const idp = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "idp" },
+      data: { "metadata.xml": IDP_METADATA },
+    };
+    await cluster.start("main", {}, { list: [...saml.manifests, idp], bin: N8N });
+    expect(JSON.parse(setting("features.saml"))).toEqual({ metadata: IDP_METADATA, loginEnabled: true });
+    expect(setting("userManagement.authenticationMethod")).toBe("saml");
   });
 });
