@@ -17,6 +17,11 @@ export const policyDocument = (...Statement: Record<string, unknown>[]): PolicyD
   Statement,
 });
 
+/** The tags every AWS resource of a stack carries: which stack and namespace it belongs to. */
+export function awsTags(instance: string, namespace: string): Record<string, string> {
+  return { "n8n-cluster/stack": instance, "n8n-cluster/namespace": namespace };
+}
+
 /** Bucket policy: refuse every request that is not over TLS. */
 export function tlsOnlyBucketPolicy(bucketArn: string): PolicyDocument {
   return policyDocument({

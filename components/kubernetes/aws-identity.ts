@@ -22,7 +22,7 @@
  */
 import type { Input } from "@pulumi/pulumi";
 import { envFromSecretKey } from "./fragments";
-import { AWS_KEYS_SECRET } from "./names";
+import { AWS_KEY_PAIR_KEYS, AWS_KEYS_SECRET } from "./names";
 
 /** The projected ServiceAccount token, where and how the EKS pod-identity webhook would mount it. */
 export const WEB_IDENTITY_TOKEN = {
@@ -75,6 +75,17 @@ export function staticKeyEnv(prefix = "") {
     envFromSecretKey(`${prefix}AWS_ACCESS_KEY_ID`, ref(AWS_KEYS_SECRET.keys.accessKeyId)),
     envFromSecretKey(`${prefix}AWS_SECRET_ACCESS_KEY`, ref(AWS_KEYS_SECRET.keys.secretAccessKey)),
   ];
+}
+
+/** The body of a Secret holding an IAM user's static key (AWS_KEY_PAIR_KEYS), for a Secret of the caller's name. */
+export function staticKeySecretBody<S extends Input<string>>(accessKeyId: S, secretAccessKey: S) {
+  return {
+    type: "Opaque",
+    stringData: {
+      [AWS_KEY_PAIR_KEYS.accessKeyId]: accessKeyId,
+      [AWS_KEY_PAIR_KEYS.secretAccessKey]: secretAccessKey,
+    },
+  };
 }
 
 /** Where the Spilo container finds WAL-G's files. Spilo's user `postgres` has its home at /home/postgres. */

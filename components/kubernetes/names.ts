@@ -96,11 +96,11 @@ export const SECRETS = {
   },
 } as const;
 
+/** The keys of a Secret holding an IAM user's static access key (the backups' and n8n's object storage's). */
+export const AWS_KEY_PAIR_KEYS = { accessKeyId: "access-key-id", secretAccessKey: "secret-access-key" } as const;
+
 /** Secret with static AWS keys for WAL-G and the dump job (only with postgres.archive.credentials "static"). */
-export const AWS_KEYS_SECRET = {
-  name: "n8n-postgres-aws",
-  keys: { accessKeyId: "access-key-id", secretAccessKey: "secret-access-key" },
-} as const;
+export const AWS_KEYS_SECRET = { name: "n8n-postgres-aws", keys: AWS_KEY_PAIR_KEYS } as const;
 
 /**
  * n8n's object storage on AWS: the ConfigMap with what exists only once AWS made it (the bucket's
@@ -108,10 +108,7 @@ export const AWS_KEYS_SECRET = {
  */
 export const OBJECT_STORAGE = {
   configMap: { name: "n8n-object-storage", keys: { bucket: "bucket", roleArn: "role-arn" } },
-  keysSecret: {
-    name: "n8n-object-storage-aws",
-    keys: { accessKeyId: "access-key-id", secretAccessKey: "secret-access-key" },
-  },
+  keysSecret: { name: "n8n-object-storage-aws", keys: AWS_KEY_PAIR_KEYS },
 } as const;
 
 export type SecretGroup = keyof typeof SECRETS;

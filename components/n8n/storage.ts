@@ -6,7 +6,8 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { bucketAccess, kmsStatement, type PolicyDocument, policyDocument, secureBucket } from "../aws/s3";
+import { awsTags, bucketAccess, kmsStatement, type PolicyDocument, policyDocument, secureBucket } from "../aws/s3";
+import { staticKeySecretBody } from "../kubernetes/aws-identity";
 import { labels } from "../kubernetes/labels";
 import { NAMES, OBJECT_STORAGE } from "../kubernetes/names";
 import type { N8nProps } from "./props";
@@ -53,11 +54,13 @@ export function objectStorageKeysSecret<S extends pulumi.Input<string>>(
   accessKeyId: S,
   secretAccessKey: S,
 ) {
-  const s = OBJECT_STORAGE.keysSecret;
   return {
-    metadata: { name: s.name, namespace: props.ctx.namespace, labels: labels(props.ctx, "main") },
-    type: "Opaque",
-    stringData: { [s.keys.accessKeyId]: accessKeyId, [s.keys.secretAccessKey]: secretAccessKey },
+    metadata: {
+      name: OBJECT_STORAGE.keysSecret.name,
+      namespace: props.ctx.namespace,
+      labels: labels(props.ctx, "main"),
+    },
+    ...staticKeySecretBody(accessKeyId, secretAccessKey),
   } satisfies k8s.core.v1.SecretArgs;
 }
 
@@ -70,7 +73,7 @@ export class N8nObjectStorage extends pulumi.ComponentResource {
     super("n8n-cluster:n8n:N8nObjectStorage", name, {}, opts);
     const o = props.objectStorage;
     if (o?.provider !== "aws") throw new Error("N8nObjectStorage makes the AWS bucket only (provider aws)");
-    const tags = { "n8n-cluster/stack": props.ctx.instance, "n8n-cluster/namespace": props.namespaceName };
+    const tags = awsTags(props.ctx.instance, props.namespaceName);
     const bucket = secureBucket(
       `${name}-bucket`,
       {

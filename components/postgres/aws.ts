@@ -4,7 +4,14 @@
  * first, then the component that registers them (buckets and identities: ../aws/s3.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { bucketAccess, policyDocument as doc, kmsStatement, type PolicyDocument, secureBucket } from "../aws/s3";
+import {
+  awsTags,
+  bucketAccess,
+  policyDocument as doc,
+  kmsStatement,
+  type PolicyDocument,
+  secureBucket,
+} from "../aws/s3";
 import { NAMES } from "../kubernetes/names";
 import type { PostgresProps } from "./props";
 import { DUMP_PREFIX, walPrefix } from "./spilo";
@@ -56,7 +63,7 @@ export class PostgresBackupStorage extends pulumi.ComponentResource {
     super("n8n-cluster:postgres:PostgresBackupStorage", name, {}, opts);
     const a = props.postgres.archive;
     const dump = props.postgres.backup.dump;
-    const tags = { "n8n-cluster/stack": props.ctx.instance, "n8n-cluster/namespace": props.namespaceName };
+    const tags = awsTags(props.ctx.instance, props.namespaceName);
 
     const wal = secureBucket(
       `${name}-wal`,

@@ -2,6 +2,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import { memoryBytes, toMebibytes } from "../../config/quantity";
 import {
+  staticKeySecretBody,
   WALG_FILES,
   walgAwsConfig,
   walgJson,
@@ -306,10 +307,6 @@ export function postgresPdb(props: PostgresProps) {
 export function awsKeysSecret<S extends Input<string>>(props: PostgresProps, accessKeyId: S, secretAccessKey: S) {
   return {
     metadata: meta(props, AWS_KEYS_SECRET.name),
-    type: "Opaque",
-    stringData: {
-      [AWS_KEYS_SECRET.keys.accessKeyId]: accessKeyId,
-      [AWS_KEYS_SECRET.keys.secretAccessKey]: secretAccessKey,
-    },
+    ...staticKeySecretBody(accessKeyId, secretAccessKey),
   } satisfies k8s.core.v1.SecretArgs;
 }
