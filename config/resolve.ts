@@ -169,7 +169,10 @@ export function minimumExpireDays(pruneMaxAgeHours: number): number {
   return Math.ceil((pruneMaxAgeHours + HARD_DELETE_BUFFER_HOURS) / 24) + 1;
 }
 
-/** n8n's object storage (n8n.binaryData or n8n.executionData in s3 mode): a bucket made here, or one you run. */
+/**
+ * n8n's object storage (n8n.binaryData or n8n.executionData in s3 mode, or kept with
+ * n8n.objectStorage.retain): a bucket made here, or one you run.
+ */
 export type ObjectStorage =
   | {
       provider: "aws";
@@ -193,15 +196,15 @@ export type ObjectStorage =
     };
 
 /**
- * The resolved object storage, when a mode uses it. AWS settings left out come from
+ * The resolved object storage, when a mode uses it or the stack retains it. AWS settings left out come from
  * postgres.archive (region, credentials, OIDC). The rules refuse what is missing (an
  * s3-compatible host, keys or CIDRs, irsa without OIDC) before any component sees the config, so
  * the empty values below never reach one.
  */
 function objectStorage(parsed: ParsedConfig): ObjectStorage | undefined {
   const n = parsed.n8n;
-  if (n.binaryData.mode !== "s3" && n.executionData.mode !== "s3") return undefined;
   const o = n.objectStorage;
+  if (n.binaryData.mode !== "s3" && n.executionData.mode !== "s3" && !o.retain) return undefined;
   if (o.provider === "s3-compatible") {
     const none = { name: "", key: "" };
     return {

@@ -179,15 +179,16 @@ const S3_COMPATIBLE_REQUIRED = {
 } as const;
 
 /**
- * n8n's object storage: a licence (n8n 2.40.7 exits at start in an s3 mode without one), what each
+ * n8n's object storage: a licence to write (n8n 2.40.7 exits at start in an s3 mode without one), what each
  * provider needs, keys of the other provider refused, and a lifecycle that keeps what n8n still lists.
  */
 const objectStorageRules: Rule = (c) => {
   const o = c.n8n.objectStorage;
   const modes = (["binaryData", "executionData"] as const).filter((k) => c.n8n[k].mode === "s3");
-  if (modes.length === 0) return [];
+  if (modes.length === 0 && !o.retain) return [];
   const out: Problem[] = [];
-  if (!c.n8n.license) {
+  // Reading needs no licence: n8n registers the store whenever a bucket is configured.
+  if (modes.length > 0 && !c.n8n.license) {
     out.push({
       path: `n8n.${modes[0]}.mode`,
       value: "s3",

@@ -413,6 +413,11 @@ export const stackConfigSchema = strict({
           "aws: days S3 keeps an object (n8n leaves pruning binary data to the bucket's lifecycle); derived from n8n.executions.pruneMaxAgeHours when unset",
         ),
       noncurrentDays: int(1, 365).default(7).describe("aws: days a deleted or overwritten object stays recoverable"),
+      retain: bool
+        .default(false)
+        .describe(
+          "keep the storage and n8n's access to it while both modes are database, so n8n still reads what it wrote there (e.g. after switching back)",
+        ),
       host: z
         .string({ error: "must be a string" })
         .regex(

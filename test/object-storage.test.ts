@@ -113,6 +113,20 @@ describe("binary and execution data in n8n's env", () => {
   });
 });
 
+describe("retaining the storage after switching back to database", () => {
+  it("keeps n8n's S3 settings (and the bucket's IAM) so it reads what it wrote; no licence is needed to read", () => {
+    const back = { domain: "n8n.example.com", n8n: { objectStorage: { retain: true } } };
+    expect(configErrorText(back)).toBe("");
+    const env = envOf(back, "main");
+    expect(env.N8N_DEFAULT_BINARY_DATA_MODE).toBe("database");
+    expect(env.N8N_EXECUTION_DATA_STORAGE_MODE).toBeUndefined();
+    expect(env.N8N_EXTERNAL_STORAGE_S3_BUCKET_NAME).toEqual({
+      configMapKeyRef: { name: OBJECT_STORAGE.configMap.name, key: OBJECT_STORAGE.configMap.keys.bucket },
+    });
+    expect(parseStackConfig("t", back).objectStorage?.provider).toBe("aws");
+  });
+});
+
 describe("the AWS side, made with the backups' bucket and identity code", () => {
   it("aws static: a secure bucket whose lifecycle expires what n8n leaves, an IAM user with n8n's policy, the Secret and ConfigMap", async () => {
     const run = await runProgram("objstatic", AWS_STATIC);

@@ -267,4 +267,21 @@ describe("n8n's licence gate (why an s3 mode needs n8n.license)", () => {
     expect(r.status).toBe(1);
     expect(r.output).toContain("S3 execution data storage requires a valid license");
   });
+  it("reading needs no licence: with the storage retained and both modes database, n8n starts and sets up the S3 store", async () => {
+    const retained = await runProgram("objretain", {
+      domain: "n8n.example.com",
+      n8n: { objectStorage: { retain: true, bucketName: BUCKET } },
+    });
+    const pod = await cluster.start(
+      "main",
+      {
+        N8N_EXTERNAL_STORAGE_S3_ACCESS_KEY: S3RVER_KEYS.AWS_ACCESS_KEY_ID,
+        N8N_EXTERNAL_STORAGE_S3_ACCESS_SECRET: S3RVER_KEYS.AWS_SECRET_ACCESS_KEY,
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+      },
+      { list: retained.manifests, bin: N8N },
+    );
+    expect(pod.server.output.join("\n")).toContain(`S3 binary storage configured: endpoint=default, bucket=${BUCKET}`);
+    await cluster.terminate(pod);
+  });
 });
