@@ -4,7 +4,10 @@
  * rules say what n8n 2.40.7 needs. test/real/object-storage.test.ts runs n8n's own object store
  * with the rendered env against s3rver (and a stand-in STS for IRSA).
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { OBJECT_STORAGE } from "../components/kubernetes/names";
 import { n8nEnv } from "../components/n8n/env";
 import { n8nProps } from "../components/n8n/props";
@@ -13,7 +16,7 @@ import { networkFlows, networkProps } from "../components/network";
 import { parseStackConfig } from "../config";
 import { readsEnv } from "../config/env-names";
 import { minimumExpireDays } from "../config/resolve";
-import { configErrorText, findManifest, IRSA_ARCHIVE, podsOf, runProgram } from "./harness";
+import { configErrorText, findManifest, IRSA_ARCHIVE, podsOf, ROOT, runProgram } from "./harness";
 import { evaluatePack } from "./policy-harness";
 
 const LICENSED = { domain: "n8n.example.com", n8n: { license: { name: "n8n-license", key: "key" } } };
@@ -280,5 +283,20 @@ describe("config errors of the object storage", () => {
     expect(configErrorText(withStorage({ binaryData: { mode: "s3" }, objectStorage: { region: "Europe" } }))).toContain(
       "n8n.objectStorage.region",
     );
+  });
+});
+
+describe("the README's example", () => {
+  it("is a stack config the program accepts, with both s3 modes on a bucket made here", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const section = readme.split("## Binary and execution data in S3")[1]?.split("\n## ")[0] ?? "";
+    const block = section.match(/```yaml\n([\s\S]*?)```/)?.[1] ?? "";
+    const n8n = (parseYaml(block) as Record<string, unknown>)["n8n-cluster:n8n"] as Record<string, unknown>;
+    const raw = { domain: "n8n.example.com", n8n };
+    expect(configErrorText(raw)).toBe("");
+    const env = envOf(raw);
+    expect(env.N8N_DEFAULT_BINARY_DATA_MODE).toBe("s3");
+    expect(env.N8N_EXECUTION_DATA_STORAGE_MODE).toBe("s3");
+    expect(parseStackConfig("t", raw).objectStorage?.provider).toBe("aws");
   });
 });
