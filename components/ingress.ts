@@ -7,6 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
+import { childrenOf } from "./children";
 import { type PartContext, partContext } from "./kubernetes/context";
 import { labels } from "./kubernetes/labels";
 import { NAMES, PORTS } from "./kubernetes/names";
@@ -160,11 +161,12 @@ export function clusterIssuerObject(props: IngressProps) {
 export class N8nIngress extends pulumi.ComponentResource {
   constructor(name: string, args: IngressProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:ingress:N8nIngress", name, {}, opts);
+    const child = childrenOf(this, opts);
     const issuer = args.ingress.createClusterIssuer
-      ? new k8s.apiextensions.CustomResource(`${name}-clusterissuer`, clusterIssuerObject(args), { parent: this })
+      ? new k8s.apiextensions.CustomResource(`${name}-clusterissuer`, clusterIssuerObject(args), child())
       : undefined;
     const { editor, webhooks } = ingressObjects(args);
-    const after = { parent: this, dependsOn: issuer ? [issuer] : [] };
+    const after = child({ dependsOn: issuer ? [issuer] : [] });
     new k8s.networking.v1.Ingress(`${name}-editor`, editor, after);
     new k8s.networking.v1.Ingress(`${name}-webhooks`, webhooks, after);
     this.registerOutputs({});

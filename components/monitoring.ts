@@ -8,6 +8,7 @@ import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
+import { childrenOf } from "./children";
 import { type PartContext, partContext } from "./kubernetes/context";
 import { labels } from "./kubernetes/labels";
 import { NAMES, SERVICE_LABEL } from "./kubernetes/names";
@@ -475,16 +476,16 @@ export class N8nMonitoring extends pulumi.ComponentResource {
   constructor(name: string, props: MonitoringProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:monitoring:N8nMonitoring", name, {}, opts);
     const m = props.monitoring;
-    const child = { parent: this };
+    const child = childrenOf(this, opts);
     if (m.serviceMonitors) {
       for (const target of scrapeTargets(props)) {
-        new k8s.apiextensions.CustomResource(`${name}-${target.name}`, serviceMonitor(props, target), child);
+        new k8s.apiextensions.CustomResource(`${name}-${target.name}`, serviceMonitor(props, target), child());
       }
     }
     if (m.prometheusRules) {
-      new k8s.apiextensions.CustomResource(`${name}-rules`, prometheusRule(props), child);
+      new k8s.apiextensions.CustomResource(`${name}-rules`, prometheusRule(props), child());
     }
-    if (m.dashboard) new k8s.core.v1.ConfigMap(`${name}-dashboard`, dashboardConfigMap(props), child);
+    if (m.dashboard) new k8s.core.v1.ConfigMap(`${name}-dashboard`, dashboardConfigMap(props), child());
     this.registerOutputs({});
   }
 }

@@ -8,6 +8,7 @@ import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { memoryBytes } from "../config/quantity";
+import { childrenOf } from "./children";
 import { type PartContext, partContext } from "./kubernetes/context";
 import { envFromSecretKey, httpGetProbe, resourceRequirements, serviceLabels } from "./kubernetes/fragments";
 import { labels, selectorLabels } from "./kubernetes/labels";
@@ -198,14 +199,11 @@ export class N8nRedis extends pulumi.ComponentResource {
 
   constructor(name: string, args: RedisProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:redis:N8nRedis", name, {}, opts);
-    const child = { parent: this };
-    const conf = new k8s.core.v1.ConfigMap(`${name}-config`, redisConfigMap(args), child);
-    const service = new k8s.core.v1.Service(`${name}-service`, redisService(args), child);
-    new k8s.apps.v1.StatefulSet(`${name}-statefulset`, redisStatefulSet(args), {
-      parent: this,
-      dependsOn: [conf, service],
-    });
-    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, redisPdb(args), child);
+    const child = childrenOf(this, opts);
+    const conf = new k8s.core.v1.ConfigMap(`${name}-config`, redisConfigMap(args), child());
+    const service = new k8s.core.v1.Service(`${name}-service`, redisService(args), child());
+    new k8s.apps.v1.StatefulSet(`${name}-statefulset`, redisStatefulSet(args), child({ dependsOn: [conf, service] }));
+    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, redisPdb(args), child());
     this.serviceName = service.metadata.name;
     this.registerOutputs({ serviceName: this.serviceName });
   }

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { StackConfig } from "../config";
 import { externalSecretKey, type SecretSource } from "../config/resolve";
+import { childrenOf } from "./children";
 import { type LabelContext, labels } from "./kubernetes/labels";
 import {
   EXTERNAL_SECRET,
@@ -132,6 +133,7 @@ export class N8nSecrets extends pulumi.ComponentResource {
 
   constructor(name: string, args: N8nSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:secrets:N8nSecrets", name, {}, opts);
+    const child = childrenOf(this, opts);
 
     const elsewhere = valuesKeptElsewhere(args.sources);
     const values: Record<SecretGroup, Record<string, pulumi.Output<string>>> = { n8n: {}, postgres: {}, redis: {} };
@@ -145,7 +147,7 @@ export class N8nSecrets extends pulumi.ComponentResource {
         : new random.RandomPassword(
             `${name}-${spec.group}-${spec.key}`,
             { length: spec.length, special: false, minLower: 4, minUpper: 4, minNumeric: 4 },
-            { parent: this, protect: spec.key === "encryptionKey" && args.protectEncryptionKey },
+            child({ protect: spec.key === "encryptionKey" && args.protectEncryptionKey }),
           );
       values[spec.group][spec.key] = pulumi.secret(configured ?? (generated as random.RandomPassword).result);
       if (spec.bcryptHashAs && generated) values[spec.group][spec.bcryptHashAs] = pulumi.secret(generated.bcryptHash);
@@ -168,7 +170,7 @@ export class N8nSecrets extends pulumi.ComponentResource {
               ? { [KEY_SOURCE_ANNOTATION]: args.encryptionKey ? "stack-secret" : "generated" }
               : {},
           ),
-          { parent: this },
+          child(),
         ),
       ]),
     );
@@ -177,7 +179,7 @@ export class N8nSecrets extends pulumi.ComponentResource {
       new k8s.apiextensions.CustomResource(
         `${name}-external`,
         externalSecretObject(args.externalSecret, namespace, args.labels),
-        { parent: this },
+        child(),
       );
     }
 

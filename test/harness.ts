@@ -131,3 +131,33 @@ export function configErrorText(raw: Record<string, unknown>, stack = "t"): stri
     return (err as Error).message;
   }
 }
+
+/**
+ * The dependency graph the program registers, as `pulumi up` would send it: `dependsOn(name)` is a
+ * resource's direct dependencies by name, `waitsFor(resource)` everything it waits for, directly
+ * or through what it waits for.
+ */
+export function dependencyGraph(run: StackRun) {
+  type Resource = StackRun["resources"][number];
+  const byName = new Map(run.resources.map((r) => [r.name, r]));
+  const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+  const named = (name: string) => {
+    const r = byName.get(name);
+    if (!r) throw new Error(`no resource ${name}`);
+    return r;
+  };
+  const nameOf = (urn: string) => byUrn.get(urn)?.name ?? urn;
+  const dependsOn = (name: string) => named(name).dependencies.map(nameOf);
+  const waitsFor = (r: Resource): Set<string> => {
+    const seen = new Set<string>();
+    const stack = [...r.dependencies];
+    while (stack.length > 0) {
+      const urn = stack.pop() as string;
+      if (seen.has(urn)) continue;
+      seen.add(urn);
+      stack.push(...(byUrn.get(urn)?.dependencies ?? []));
+    }
+    return new Set([...seen].map(nameOf));
+  };
+  return { byName, named, dependsOn, waitsFor };
+}

@@ -7,23 +7,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { preUpgradeDumpName } from "../components/postgres/jobs";
-import type { StackRun } from "../render/run";
-import { findManifest, runProgram, runStackFile } from "./harness";
-
-function graph(run: StackRun) {
-  const byName = new Map(run.resources.map((r) => [r.name, r]));
-  const names = new Map(run.resources.map((r) => [r.urn, r.name]));
-  return (name: string) => {
-    const r = byName.get(name);
-    if (!r) throw new Error(`no resource ${name}`);
-    return r.dependencies.map((d) => names.get(d));
-  };
-}
+import { dependencyGraph, findManifest, runProgram, runStackFile } from "./harness";
 
 describe("the upgrade order", () => {
   it("dump, then main, then workers and webhook processors", async () => {
     const run = await runStackFile("prod");
-    const deps = graph(run);
+    const deps = dependencyGraph(run).dependsOn;
     expect(deps("n8n-postgres-pre-upgrade-dump")).toContain("n8n-postgres-bootstrap");
     expect(deps("n8n-main-deployment")).toContain("n8n-postgres-pre-upgrade-dump");
     for (const d of ["n8n-workers-deployment", "n8n-webhooks-deployment"]) {
@@ -46,6 +35,6 @@ describe("the upgrade order", () => {
       postgres: { backup: { dump: { enabled: false } } },
     });
     expect(run.manifests.some((m) => m.metadata.name.startsWith("n8n-pre-upgrade-dump"))).toBe(false);
-    expect(graph(run)("n8n-workers-deployment")).toContain("n8n-main-deployment");
+    expect(dependencyGraph(run).dependsOn("n8n-workers-deployment")).toContain("n8n-main-deployment");
   });
 });

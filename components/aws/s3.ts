@@ -6,6 +6,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import type { Child } from "../children";
 
 export interface PolicyDocument {
   Version: "2012-10-17";
@@ -96,8 +97,8 @@ export function bucketLifecycleRules(args: Pick<SecureBucketArgs, "noncurrentDay
  * A private bucket: versioned, encrypted by default (SSE-S3, or SSE-KMS with a key), every public
  * access blocked, ACLs off (bucket owner enforced), TLS only, and a lifecycle for old versions.
  */
-export function secureBucket(name: string, args: SecureBucketArgs, parent: pulumi.Resource) {
-  const opts = { parent };
+export function secureBucket(name: string, args: SecureBucketArgs, child: Child) {
+  const opts = child();
   const bucket = new aws.s3.Bucket(
     name,
     {
@@ -107,7 +108,7 @@ export function secureBucket(name: string, args: SecureBucketArgs, parent: pulum
       tags: args.tags,
     },
     // Data outlives a mistaken `pulumi destroy`.
-    { parent, retainOnDelete: true },
+    child({ retainOnDelete: true }),
   );
   const bucketRef = { bucket: bucket.id };
   new aws.s3.BucketOwnershipControls(
@@ -154,7 +155,7 @@ export function secureBucket(name: string, args: SecureBucketArgs, parent: pulum
   new aws.s3.BucketLifecycleConfiguration(
     `${name}-lifecycle`,
     { ...bucketRef, rules: bucketLifecycleRules(args) },
-    { parent, dependsOn: [versioning] },
+    child({ dependsOn: [versioning] }),
   );
   if (args.objectLock) {
     new aws.s3.BucketObjectLockConfiguration(
@@ -164,7 +165,7 @@ export function secureBucket(name: string, args: SecureBucketArgs, parent: pulum
         objectLockEnabled: "Enabled",
         rule: { defaultRetention: { mode: args.objectLock.mode, days: args.objectLock.days } },
       },
-      { parent, dependsOn: [versioning] },
+      child({ dependsOn: [versioning] }),
     );
   }
   return bucket;
@@ -197,13 +198,13 @@ export interface BucketAccess {
  */
 export function bucketAccess(
   name: string,
-  parent: pulumi.Resource,
+  child: Child,
   identity: AwsIdentity,
   namespace: string,
   tags: Record<string, string>,
   grants: BucketGrant[],
 ): BucketAccess {
-  const opts = { parent };
+  const opts = child();
   if (identity.kind === "irsa") {
     const roleArns = Object.fromEntries(
       grants.map((g) => {

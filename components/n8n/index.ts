@@ -5,6 +5,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { type Child, childrenOf } from "../children";
 import type { N8nRole } from "./env";
 import type { N8nProps } from "./props";
 import {
@@ -22,6 +23,7 @@ abstract class N8nProcess extends pulumi.ComponentResource {
   readonly deployment: k8s.apps.v1.Deployment;
   readonly service: k8s.core.v1.Service;
   readonly serviceName: pulumi.Output<string>;
+  protected readonly child: Child;
 
   protected constructor(
     type: string,
@@ -31,24 +33,23 @@ abstract class N8nProcess extends pulumi.ComponentResource {
     opts?: pulumi.ComponentResourceOptions,
   ) {
     super(type, name, {}, opts);
+    // Every child comes after what the cluster orders before this role: the pods change only
+    // after the upgrade guard (main), or after main (workers, webhook processors).
+    this.child = childrenOf(this, opts);
     const autoscaled = role !== "main";
-    this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, n8nDeployment(props, role), {
-      parent: this,
-      // A component's dependsOn does not reach its children: the Deployment takes it itself, so
-      // the pods change only after what the cluster orders before them (the upgrade guard, main).
-      dependsOn: opts?.dependsOn,
+    this.deployment = new k8s.apps.v1.Deployment(
+      `${name}-deployment`,
+      n8nDeployment(props, role),
       // The HPA (or KEDA) owns the replica count of autoscaled roles once they exist.
-      ...(autoscaled ? { ignoreChanges: ["spec.replicas"] } : {}),
-    });
-    this.service = new k8s.core.v1.Service(`${name}-service`, n8nService(props, role), { parent: this });
-    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, n8nPdb(props, role), { parent: this });
+      this.child(autoscaled ? { ignoreChanges: ["spec.replicas"] } : {}),
+    );
+    this.service = new k8s.core.v1.Service(`${name}-service`, n8nService(props, role), this.child());
+    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, n8nPdb(props, role), this.child());
     this.serviceName = this.service.metadata.name;
   }
 
   protected hpa(props: N8nProps, role: ScaledRole, name: string) {
-    return new k8s.autoscaling.v2.HorizontalPodAutoscaler(`${name}-hpa`, n8nHpa(props, role), {
-      parent: this,
-    });
+    return new k8s.autoscaling.v2.HorizontalPodAutoscaler(`${name}-hpa`, n8nHpa(props, role), this.child());
   }
 }
 
@@ -65,13 +66,16 @@ export class N8nWorkers extends N8nProcess {
   constructor(name: string, props: N8nProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:n8n:N8nWorkers", "worker", name, props, opts);
     if (props.workers.queueScaling === "keda") {
-      const auth = new k8s.apiextensions.CustomResource(`${name}-keda-auth`, kedaTriggerAuthentication(props), {
-        parent: this,
-      });
-      new k8s.apiextensions.CustomResource(`${name}-scaledobject`, kedaScaledObject(props), {
-        parent: this,
-        dependsOn: [auth],
-      });
+      const auth = new k8s.apiextensions.CustomResource(
+        `${name}-keda-auth`,
+        kedaTriggerAuthentication(props),
+        this.child(),
+      );
+      new k8s.apiextensions.CustomResource(
+        `${name}-scaledobject`,
+        kedaScaledObject(props),
+        this.child({ dependsOn: [auth] }),
+      );
     } else {
       this.hpa(props, "worker", name);
     }

@@ -7,6 +7,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { awsTags, bucketAccess, kmsStatement, type PolicyDocument, policyDocument, secureBucket } from "../aws/s3";
+import { childrenOf } from "../children";
 import { staticKeySecretBody } from "../kubernetes/aws-identity";
 import { labels } from "../kubernetes/labels";
 import { NAMES, OBJECT_STORAGE } from "../kubernetes/names";
@@ -71,6 +72,7 @@ export class N8nObjectStorage extends pulumi.ComponentResource {
 
   constructor(name: string, props: N8nProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:n8n:N8nObjectStorage", name, {}, opts);
+    const child = childrenOf(this, opts);
     const o = props.objectStorage;
     if (o?.provider !== "aws") throw new Error("N8nObjectStorage makes the AWS bucket only (provider aws)");
     const tags = awsTags(props.ctx.instance, props.namespaceName);
@@ -85,24 +87,23 @@ export class N8nObjectStorage extends pulumi.ComponentResource {
         expireDays: o.expireDays,
         tags,
       },
-      this,
+      child,
     );
     const policy = bucket.arn.apply((arn) => JSON.stringify(n8nObjectStorePolicy(arn, o.kmsKeyArn)));
-    const access = bucketAccess(name, this, o.identity, props.namespaceName, tags, [
+    const access = bucketAccess(name, child, o.identity, props.namespaceName, tags, [
       { id: "n8n", serviceAccount: NAMES.serviceAccount, policy },
     ]);
-    const child = { parent: this };
     const map = new k8s.core.v1.ConfigMap(
       `${name}-configmap`,
       objectStorageConfigMap(props, bucket.bucket, access.roleArns.n8n),
-      child,
+      child(),
     );
     const keys =
       access.accessKeyId && access.secretAccessKey
         ? new k8s.core.v1.Secret(
             `${name}-keys`,
             objectStorageKeysSecret(props, access.accessKeyId, access.secretAccessKey),
-            child,
+            child(),
           )
         : undefined;
     this.bucket = bucket.bucket;

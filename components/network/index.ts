@@ -7,6 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../../config";
+import { childrenOf } from "../children";
 import { cidrContains } from "../kubernetes/cidr";
 import { type PartContext, partContext } from "../kubernetes/context";
 import { type ComponentName, labels } from "../kubernetes/labels";
@@ -281,8 +282,9 @@ export function networkPolicies(props: NetworkProps) {
 export class N8nNetworkPolicies extends pulumi.ComponentResource {
   constructor(name: string, args: NetworkProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:network:N8nNetworkPolicies", name, {}, opts);
+    const child = childrenOf(this, opts);
     for (const policy of networkPolicies(args)) {
-      new k8s.networking.v1.NetworkPolicy(`${name}-${policy.metadata.name}`, policy, { parent: this });
+      new k8s.networking.v1.NetworkPolicy(`${name}-${policy.metadata.name}`, policy, child());
     }
     this.registerOutputs({});
   }

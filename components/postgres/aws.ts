@@ -12,6 +12,7 @@ import {
   type PolicyDocument,
   secureBucket,
 } from "../aws/s3";
+import { childrenOf } from "../children";
 import { NAMES } from "../kubernetes/names";
 import type { PostgresProps } from "./props";
 import { DUMP_PREFIX, walPrefix } from "./spilo";
@@ -61,6 +62,7 @@ export class PostgresBackupStorage extends pulumi.ComponentResource {
 
   constructor(name: string, props: PostgresProps, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:postgres:PostgresBackupStorage", name, {}, opts);
+    const child = childrenOf(this, opts);
     const a = props.postgres.archive;
     const dump = props.postgres.backup.dump;
     const tags = awsTags(props.ctx.instance, props.namespaceName);
@@ -74,7 +76,7 @@ export class PostgresBackupStorage extends pulumi.ComponentResource {
         noncurrentDays: a.retentionDays,
         tags,
       },
-      this,
+      child,
     );
     const dumps = dump.enabled
       ? secureBucket(
@@ -88,14 +90,14 @@ export class PostgresBackupStorage extends pulumi.ComponentResource {
             expireDays: dump.retentionDays + 1,
             tags,
           },
-          this,
+          child,
         )
       : undefined;
 
     const walPolicy = wal.arn.apply((arn) => JSON.stringify(walgPolicy(arn, walPrefix(), a.kmsKeyArn)));
     const dumpPolicy = dumps?.arn.apply((arn) => JSON.stringify(dumpWriterPolicy(arn, DUMP_PREFIX, a.kmsKeyArn)));
 
-    const access = bucketAccess(name, this, a.identity, props.namespaceName, tags, [
+    const access = bucketAccess(name, child, a.identity, props.namespaceName, tags, [
       { id: "walg", serviceAccount: NAMES.postgresServiceAccount, policy: walPolicy },
       ...(dumpPolicy ? [{ id: "dump", serviceAccount: NAMES.postgresDump, policy: dumpPolicy }] : []),
     ]);
