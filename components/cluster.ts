@@ -6,6 +6,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
+import { childrenOf } from "./children";
 import { ingressProps, N8nIngress } from "./ingress";
 import { partContext } from "./kubernetes/context";
 import { monitoringProps, N8nMonitoring } from "./monitoring";
@@ -39,11 +40,11 @@ export class N8nCluster extends pulumi.ComponentResource {
   constructor(name: string, args: N8nClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("n8n-cluster:index:N8nCluster", name, {}, opts);
     const { config } = args;
+    // What this cluster is ordered after (e.g. a cert-manager release) comes before all of it.
+    const child = childrenOf(this, opts);
 
     // Default deny first, then the allowed flows: no pod starts with an open network.
-    const network = new N8nNetworkPolicies(`${name}-network`, networkProps(config, args.namespace), {
-      parent: this,
-    });
+    const network = new N8nNetworkPolicies(`${name}-network`, networkProps(config, args.namespace), child());
 
     const secrets = new N8nSecrets(
       `${name}-secrets`,
@@ -59,55 +60,43 @@ export class N8nCluster extends pulumi.ComponentResource {
         ],
         externalSecret: config.secrets.externalSecret,
       },
-      { parent: this, dependsOn: [network] },
+      child({ dependsOn: [network] }),
     );
 
     // With postgres.mode or redis.mode "external" the server is yours: nothing of it is made here.
     const { database, queue } = config.connections;
     const postgres = database.external
       ? undefined
-      : new N8nPostgres(`${name}-postgres`, postgresProps(config, args.namespace), {
-          parent: this,
-          dependsOn: [secrets],
-        });
+      : new N8nPostgres(`${name}-postgres`, postgresProps(config, args.namespace), child({ dependsOn: [secrets] }));
     const redis = queue.external
       ? undefined
-      : new N8nRedis(`${name}-redis`, redisProps(config, args.namespace), {
-          parent: this,
-          dependsOn: [secrets],
-        });
+      : new N8nRedis(`${name}-redis`, redisProps(config, args.namespace), child({ dependsOn: [secrets] }));
 
     const n8n = n8nProps(config, args.namespace);
     // Binary or execution data in S3: the bucket and its IAM (AWS), or your bucket (nothing made).
     const storage =
       config.objectStorage?.provider === "aws"
-        ? new N8nObjectStorage(`${name}-object-storage`, n8n, { parent: this, dependsOn: [network] })
+        ? new N8nObjectStorage(`${name}-object-storage`, n8n, child({ dependsOn: [network] }))
         : undefined;
     // n8n pods read the Secrets through env references and need their database and queue: all come first.
-    const n8nOpts = {
-      parent: this,
-      dependsOn: [
-        secrets,
-        ...(postgres ? [postgres.bootstrap] : []),
-        ...(redis ? [redis] : []),
-        ...(storage ? storage.podInputs : []),
-      ],
-    };
-    new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, n8nServiceAccount(n8n), { parent: this });
+    const n8nInputs = [
+      secrets,
+      ...(postgres ? [postgres.bootstrap] : []),
+      ...(redis ? [redis] : []),
+      ...(storage ? storage.podInputs : []),
+    ];
+    new k8s.core.v1.ServiceAccount(`${name}-serviceaccount`, n8nServiceAccount(n8n), child());
     // The upgrade order: the pre-upgrade dump succeeds, then main rolls (its start runs the
     // migrations, under n8n's advisory lock) and becomes ready, then workers and webhook processors
     // of the new release start, on the migrated schema.
     const guard = postgres?.preUpgradeDump;
-    const main = new N8nMain(`${name}-main`, n8n, {
-      ...n8nOpts,
-      dependsOn: [...n8nOpts.dependsOn, ...(guard ? [guard] : [])],
-    });
-    const afterMain = { ...n8nOpts, dependsOn: [...n8nOpts.dependsOn, main] };
+    const main = new N8nMain(`${name}-main`, n8n, child({ dependsOn: [...n8nInputs, ...(guard ? [guard] : [])] }));
+    const afterMain = child({ dependsOn: [...n8nInputs, main] });
     new N8nWorkers(`${name}-workers`, n8n, afterMain);
     if (config.webhooks.enabled) new N8nWebhooks(`${name}-webhooks`, n8n, afterMain);
-    new N8nMonitoring(`${name}-monitoring`, monitoringProps(config, args.namespace), { parent: this });
+    new N8nMonitoring(`${name}-monitoring`, monitoringProps(config, args.namespace), child());
     if (config.ingress.enabled) {
-      new N8nIngress(`${name}-ingress`, ingressProps(config, args.namespace), { parent: this });
+      new N8nIngress(`${name}-ingress`, ingressProps(config, args.namespace), child());
     }
 
     this.url = pulumi.output(`https://${config.domain}/`);

@@ -4,8 +4,10 @@
  * each child takes it (components/children.ts). These tests read the dependency graph the program
  * registers, as `pulumi up` would send it.
  */
-import { describe, expect, it } from "vitest";
-import type { StackRun } from "../render/run";
+import { describe, expect, it, vi } from "vitest";
+import { PROJECT } from "../components/kubernetes/names";
+import { parseStackConfig } from "../config";
+import { runStack, type StackRun } from "../render/run";
 import { dependencyGraph, IRSA_ARCHIVE, runProgram, runStackFile } from "./harness";
 
 const RUNS: [string, () => Promise<StackRun>][] = [
@@ -69,5 +71,30 @@ describe.each(RUNS)("the declared order reaches every resource: %s", (_label, ru
     expect(waitsFor(named("n8n-redis-statefulset"))).toContain("n8n-secrets-redis");
     expect(waitsFor(named("n8n-postgres-statefulset"))).toContain("n8n-secrets-postgres");
     expect(waitsFor(named("n8n-main-deployment"))).toContain("n8n-secrets-n8n");
+  });
+});
+
+describe("a cluster ordered after something of yours", () => {
+  it("every resource of it waits for that (a cert-manager release, say, in your own program)", async () => {
+    const run = await runStack({
+      project: PROJECT,
+      stack: "wrapped",
+      config: {},
+      secretKeys: [],
+      load: async () => {
+        vi.resetModules();
+        const k8s = await import("@pulumi/kubernetes");
+        const { N8nCluster } = await import("../components/cluster");
+        const prerequisite = new k8s.core.v1.ConfigMap("prerequisite", { metadata: { namespace: "n8n" } });
+        const config = parseStackConfig("wrapped", { domain: "n8n.example.com", webhooks: { enabled: true } });
+        new N8nCluster("n8n", { config, namespace: "n8n" }, { dependsOn: [prerequisite] });
+        return {};
+      },
+    });
+    const { named } = dependencyGraph(run);
+    const prerequisite = named("prerequisite").urn;
+    const inCluster = run.resources.filter((r) => r.name !== "prerequisite");
+    expect(inCluster.length).toBeGreaterThan(50);
+    expect(inCluster.filter((r) => !r.dependencies.includes(prerequisite)).map((r) => r.name)).toEqual([]);
   });
 });
