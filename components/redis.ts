@@ -3,6 +3,7 @@
  * its AOF on a PVC (n8n cannot use Sentinel, so HA is the volume plus a fast restart), a
  * redis_exporter sidecar, and the password only ever in a Secret.
  */
+
 import * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import * as pulumi from "@pulumi/pulumi";
@@ -10,6 +11,7 @@ import type { StackConfig } from "../config";
 import { memoryBytes } from "../config/quantity";
 import { childrenOf } from "./children";
 import { type PartContext, partContext } from "./kubernetes/context";
+import { dataStoreOptions, ORPHAN_ON_DELETE } from "./kubernetes/data-store";
 import { envFromSecretKey, httpGetProbe, resourceRequirements, serviceLabels } from "./kubernetes/fragments";
 import { labels, selectorLabels } from "./kubernetes/labels";
 import { NAMES, PORTS, type SecretRef } from "./kubernetes/names";
@@ -150,7 +152,7 @@ export function redisStatefulSet(p: RedisProps) {
   const r = p.redis;
   const pods = selectorLabels(p.ctx, "redis");
   return {
-    metadata: meta(p.ctx, NAMES.redis),
+    metadata: { ...meta(p.ctx, NAMES.redis), annotations: { ...ORPHAN_ON_DELETE } },
     spec: {
       serviceName: NAMES.redis,
       replicas: 1,
@@ -202,7 +204,11 @@ export class N8nRedis extends pulumi.ComponentResource {
     const child = childrenOf(this, opts);
     const conf = new k8s.core.v1.ConfigMap(`${name}-config`, redisConfigMap(args), child());
     const service = new k8s.core.v1.Service(`${name}-service`, redisService(args), child());
-    new k8s.apps.v1.StatefulSet(`${name}-statefulset`, redisStatefulSet(args), child({ dependsOn: [conf, service] }));
+    new k8s.apps.v1.StatefulSet(
+      `${name}-statefulset`,
+      redisStatefulSet(args),
+      child({ dependsOn: [conf, service], ...dataStoreOptions(args.redis.allowReplace) }),
+    );
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, redisPdb(args), child());
     this.serviceName = service.metadata.name;
     this.registerOutputs({ serviceName: this.serviceName });

@@ -567,6 +567,11 @@ export const stackConfigSchema = strict({
       .describe("postgres_exporter sidecar image"),
     storageClass: dnsLabel.optional().describe("StorageClass of the data volumes (cluster default when unset)"),
     storageSize: memory.optional().describe("size of each data volume"),
+    allowReplace: bool
+      .default(false)
+      .describe(
+        "let `pulumi up` replace the StatefulSet when a field Kubernetes cannot change in place changes (volume size or class): its pods and volumes are kept (README: Resizing a data volume); otherwise such a change fails the preview",
+      ),
     maxConnections: int(20, 10_000).optional().describe("max_connections; derived from the n8n pool budget when unset"),
     patroni: section({
       ttl: int(10, 600).default(30).describe("leader key TTL; failover takes about ttl + loopWait"),
@@ -692,6 +697,11 @@ export const stackConfigSchema = strict({
       .describe("redis_exporter sidecar image"),
     storageClass: dnsLabel.optional().describe("StorageClass of the AOF volume"),
     storageSize: memory.optional().describe("size of the AOF volume"),
+    allowReplace: bool
+      .default(false)
+      .describe(
+        "let `pulumi up` replace the StatefulSet when a field Kubernetes cannot change in place changes (volume size or class): its pod and volume are kept (README: Resizing a data volume); otherwise such a change fails the preview",
+      ),
     maxmemory: memory.optional().describe("maxmemory; 80 % of the memory limit when unset"),
     resources,
   }),

@@ -2,9 +2,11 @@
  * N8nPostgres: the Patroni (Spilo) cluster n8n stores everything in, with its backup storage.
  * Registers what the builders in statefulset.ts, jobs.ts and aws.ts return.
  */
+
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { childrenOf } from "../children";
+import { dataStoreOptions } from "../kubernetes/data-store";
 import { PostgresBackupStorage } from "./aws";
 import {
   bootstrapConfigMap,
@@ -90,6 +92,7 @@ export class N8nPostgres extends pulumi.ComponentResource {
       `${name}-statefulset`,
       postgresStatefulSet(props, target),
       child({
+        ...dataStoreOptions(props.postgres.allowReplace),
         dependsOn: [
           sa,
           binding,

@@ -9,6 +9,7 @@ import {
   webIdentityTokenMount,
   webIdentityTokenVolume,
 } from "../kubernetes/aws-identity";
+import { ORPHAN_ON_DELETE } from "../kubernetes/data-store";
 import { httpGetProbe, resourceRequirements, serviceLabels } from "../kubernetes/fragments";
 import { labels, selectorLabels } from "../kubernetes/labels";
 import { APP_DATABASE, AWS_KEYS_SECRET, DB_USERS, NAMES, PORTS, secretKeyRef } from "../kubernetes/names";
@@ -246,7 +247,7 @@ export function postgresStatefulSet<S extends Input<string>>(
         },
       };
   return {
-    metadata: meta(props, NAMES.postgres),
+    metadata: { ...meta(props, NAMES.postgres), annotations: { ...ORPHAN_ON_DELETE } },
     spec: {
       serviceName: NAMES.postgresHeadless,
       replicas: p.instances,

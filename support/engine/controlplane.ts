@@ -301,7 +301,7 @@ export function crdFiles(...projects: string[]): string[] {
     const dir = join(ENGINE_CACHE, "crds", p);
     if (!existsSync(dir)) throw new Error(`${dir} is missing: run bash scripts/engine-setup.sh`);
     return readdirSync(dir)
-      .filter((f) => f.endsWith(".yaml"))
+      .filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")
       .map((f) => join(dir, f));
   });
 }

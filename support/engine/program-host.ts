@@ -14,8 +14,12 @@ import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as pulumi from "@pulumi/pulumi";
-import { LanguageServer } from "@pulumi/pulumi/automation/server";
 import * as langrpc from "@pulumi/pulumi/proto/language_grpc_pb";
+
+/** The Automation API's inline-program server (internal to @pulumi/pulumi: no type declarations). */
+const { LanguageServer } = require("@pulumi/pulumi/automation/server") as {
+  LanguageServer: new (program: () => Promise<Record<string, unknown>>) => grpc.UntypedServiceImplementation;
+};
 
 /** The program: this repository's index.ts, or the file ENGINE_PROGRAM names (the benchmark's empty one). */
 const PROGRAM = resolve(process.env.ENGINE_PROGRAM ?? resolve(__dirname, "..", "..", "index.ts"));
@@ -39,7 +43,7 @@ async function main(): Promise<number> {
   };
   const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
   const language = new LanguageServer(program);
-  server.addService(langrpc.LanguageRuntimeService, language as unknown as grpc.UntypedServiceImplementation);
+  server.addService(langrpc.LanguageRuntimeService, language);
   const port = await new Promise<number>((done, fail) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : done(p))),
   );

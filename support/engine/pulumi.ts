@@ -8,7 +8,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT, scratchDir } from "../servers";
 import { ENGINE_BIN, engineBinary } from "./controlplane";
@@ -67,6 +67,13 @@ export function runCommand(
   });
 }
 
+export interface RunOptions {
+  timeoutMs?: number;
+  /** Return a failed run instead of throwing. */
+  allowFailure?: boolean;
+  env?: Record<string, string>;
+}
+
 export interface StackOptions {
   kubeconfig: string;
   awsEndpoint: string;
@@ -88,7 +95,8 @@ export class EngineStack {
     mkdirSync(this.dir);
     mkdirSync(join(base, "state"));
     copyFileSync(join(ROOT, "Pulumi.yaml"), join(this.dir, "Pulumi.yaml"));
-    copyFileSync(join(ROOT, `Pulumi.${stack}.yaml`), join(this.dir, `Pulumi.${stack}.yaml`));
+    const stackFile = join(ROOT, `Pulumi.${stack}.yaml`);
+    if (existsSync(stackFile)) copyFileSync(stackFile, join(this.dir, `Pulumi.${stack}.yaml`));
     engineBinary("pulumi");
     this.env = {
       PATH: [ENGINE_BIN, PROVIDERS_BIN, join(ROOT, "support", "engine", "bin"), dirname(process.execPath), process.env.PATH ?? "/usr/bin:/bin"].join(":"),
@@ -124,22 +132,22 @@ export class EngineStack {
   }
 
   /** A command that runs index.ts (preview, up, refresh). */
-  async program(args: string[], options: { timeoutMs?: number; allowFailure?: boolean } = {}): Promise<Run> {
+  async program(args: string[], options: RunOptions = {}): Promise<Run> {
     const full = [...args, "--stack", this.stack, "--non-interactive"];
     const run = await runCommand(TSX, [PROGRAM_HOST, ...full], {
       cwd: this.dir,
-      env: this.env,
+      env: { ...this.env, ...options.env },
       timeoutMs: options.timeoutMs ?? 900_000,
     });
     if (run.code !== 0 && !options.allowFailure) throw new PulumiRunError(full, run);
     return run;
   }
 
-  up(extra: string[] = [], options?: { timeoutMs?: number; allowFailure?: boolean }): Promise<Run> {
+  up(extra: string[] = [], options?: RunOptions): Promise<Run> {
     return this.program(["up", "--yes", "--skip-preview", ...extra], options);
   }
 
-  preview(extra: string[] = [], options?: { timeoutMs?: number; allowFailure?: boolean }): Promise<Run> {
+  preview(extra: string[] = [], options?: RunOptions): Promise<Run> {
     return this.program(["preview", ...extra], options);
   }
 
@@ -148,8 +156,10 @@ export class EngineStack {
     return { text: run.stdout, deployment: JSON.parse(run.stdout).deployment as Deployment };
   }
 
-  async configSet(key: string, value: string, secret = false): Promise<void> {
-    await this.cli(["config", "set", "--stack", this.stack, ...(secret ? ["--secret"] : []), key, value]);
+  /** `pulumi config set`; with `path`, KEY is a path into an object value (workers.concurrency). */
+  async configSet(key: string, value: string, secret = false, path = false): Promise<void> {
+    const flags = [...(secret ? ["--secret"] : []), ...(path ? ["--path"] : [])];
+    await this.cli(["config", "set", "--stack", this.stack, ...flags, key, value]);
   }
 
   /** Writes a file into the project directory (for example a changed Pulumi.<stack>.yaml). */

@@ -4,11 +4,17 @@
  * language-host stand-in (support/engine/program-host.ts); random and aws are stand-in providers
  * (support/engine/providers), the AWS one backed by moto. kwok's nodes run no container.
  */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { type EngineWorld, liveOf, notReady, startWorld } from "../../support/engine/cluster";
 import { KubeError, objectPath } from "../../support/engine/kube";
-import type { EngineStack } from "../../support/engine/pulumi";
-import { manifests } from "../../support/servers";
+import { type EngineStack, type PreviewJson, previewJson } from "../../support/engine/pulumi";
+import { NAMES } from "../../components/kubernetes/names";
+import { manifests, ROOT, waitFor } from "../../support/servers";
+import { rawStackConfig, runProgram } from "../harness";
 
 const STACKS = ["staging", "prod"] as const;
 let world: EngineWorld;
@@ -72,4 +78,316 @@ describe.sequential("pulumi up with the real engine", () => {
       expect(run.code, run.stdout + run.stderr).toBe(0);
     });
   }
+});
+
+/** Polls an object's field while `during` runs; returns every value seen (in order, deduplicated). */
+async function watchField<T>(read: () => Promise<T>, during: () => Promise<unknown>, everyMs = 200): Promise<T[]> {
+  const seen: T[] = [];
+  let done = false;
+  const poll = (async () => {
+    while (!done) {
+      try {
+        const v = await read();
+        if (seen.length === 0 || seen.at(-1) !== v) seen.push(v);
+      } catch {
+        // the next round reads again
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  try {
+    await during();
+  } finally {
+    done = true;
+    await poll;
+  }
+  return seen;
+}
+
+describe.sequential("the HPA owns the replica count", () => {
+  it("prod: workers scaled to 9 through the scale subresource stay at 9 through an env change; no conflict, no scale-down", async () => {
+    const ns = namespaceOf("prod");
+    const path = objectPath("apps/v1", "Deployment", NAMES.worker, ns);
+    // What the HPA controller does: an update of the scale subresource, as kube-controller-manager.
+    const scale = await world.kube.get(`${path}/scale`);
+    (scale.spec as { replicas: number }).replicas = 9;
+    await world.kube.json("PUT", `${path}/scale?fieldManager=kube-controller-manager`, scale);
+    await waitFor("9 ready workers", async () => {
+      const d = await world.kube.get(path);
+      return (d.status as { readyReplicas?: number }).readyReplicas === 9 || undefined;
+    });
+    // An env change of the workers: their concurrency.
+    const prod = stacks.prod!;
+    await prod.configSet("n8n-cluster:workers.concurrency", "11", false, true);
+    const seen = await watchField(
+      async () => ((await world.kube.get(path)).spec as { replicas: number }).replicas,
+      () => prod.up(),
+    );
+    expect(seen.every((n) => n === 9), `spec.replicas seen during the update: ${seen.join(", ")}`).toBe(true);
+    const after = await world.kube.get(path);
+    expect((after.spec as { replicas: number }).replicas).toBe(9);
+    // The update reached the pods: the new template carries the new concurrency.
+    expect(JSON.stringify((after.spec as { template: unknown }).template)).toContain("--concurrency=11");
+  });
+});
+
+/** `type::name` of each resource of a mock render whose inputs differ, appear or disappear. */
+async function expectedChanges(stack: string, path: string, value: unknown) {
+  const key = (r: { type: string; name: string }) => `${r.type}::${r.name}`;
+  const before = await runProgram(stack, rawStackConfig(stack));
+  const raw = structuredClone(rawStackConfig(stack)) as Record<string, Record<string, unknown>>;
+  const [section, field] = path.split(".") as [string, string];
+  raw[section] = { ...(raw[section] ?? {}), [field]: value };
+  const after = await runProgram(stack, raw);
+  const b = new Map(before.resources.filter((r) => r.custom).map((r) => [key(r), r]));
+  const a = new Map(after.resources.filter((r) => r.custom).map((r) => [key(r), r]));
+  return {
+    create: [...a.keys()].filter((k) => !b.has(k)).sort(),
+    delete: [...b.keys()].filter((k) => !a.has(k)).sort(),
+    update: [...a.keys()]
+      .filter((k) => b.has(k) && !isDeepStrictEqual(b.get(k)?.inputs, a.get(k)?.inputs))
+      .sort(),
+  };
+}
+
+/** The same, from the real engine's `pulumi preview --json`. */
+function previewChanges(preview: PreviewJson) {
+  const key = (urn: string) => {
+    const [, , , , qualifiedType, name] = urn.split("::") as string[];
+    return `${(qualifiedType ?? "").split("$").pop()}::${name}`;
+  };
+  const of = (...ops: string[]) =>
+    preview.steps
+      .filter((s) => ops.includes(s.op) && !s.urn.includes("::pulumi:pulumi:Stack::"))
+      .map((s) => key(s.urn))
+      .filter((k) => !k.startsWith("n8n-cluster:"))
+      .sort();
+  return { create: of("create"), delete: of("delete"), update: of("update", "replace", "create-replacement") };
+}
+
+describe.sequential("a real change: an n8n version bump", () => {
+  const NEXT = "2.40.8";
+
+  it("staging: the preview holds exactly the updates and replacements the render predicts", async () => {
+    const staging = stacks.staging!;
+    await staging.configSet("n8n-cluster:n8n.version", NEXT, false, true);
+    const preview = previewJson(await staging.preview(["--json"]));
+    const expected = await expectedChanges("staging", "n8n.version", NEXT);
+    // The new release's dump Job is new and the old one goes; the n8n Deployments change.
+    expect(expected.create.some((k) => k.includes("pre-upgrade-dump"))).toBe(true);
+    expect(previewChanges(preview)).toEqual(expected);
+  });
+
+  it("staging: up applies them in the declared order: pre-upgrade dump, main, then workers", async () => {
+    const ns = namespaceOf("staging");
+    const order: string[] = [];
+    const generations = new Map<string, number>();
+    for (const name of [NAMES.main, NAMES.worker]) {
+      const d = await world.kube.get(objectPath("apps/v1", "Deployment", name, ns));
+      generations.set(name, d.metadata.generation as number);
+    }
+    const dumpName = `${NAMES.postgresPreUpgradeDump}-${NEXT.replaceAll(".", "-")}`;
+    const seen = await watchField(
+      async () => {
+        if (!order.includes("dump") && (await world.kube.find(objectPath("batch/v1", "Job", dumpName, ns))))
+          order.push("dump");
+        for (const name of [NAMES.main, NAMES.worker]) {
+          if (order.includes(name)) continue;
+          const d = await world.kube.get(objectPath("apps/v1", "Deployment", name, ns));
+          if ((d.metadata.generation as number) > (generations.get(name) ?? 0)) order.push(name);
+        }
+        return order.join(",");
+      },
+      () => staging().up(),
+      100,
+    );
+    expect(seen.length).toBeGreaterThan(0);
+    expect(order).toEqual(["dump", NAMES.main, NAMES.worker]);
+    const job = await world.kube.get(objectPath("batch/v1", "Job", dumpName, ns));
+    expect(notReady(job)).toBeUndefined();
+  });
+});
+
+function staging() {
+  return stacks.staging!;
+}
+
+describe.sequential("the policy pack under the real analyzer", () => {
+  const pack = (stack: string) => [
+    "--policy-pack",
+    join(ROOT, "policies"),
+    "--policy-pack-config",
+    join(ROOT, "policies", `config.${stack}.json`),
+  ];
+
+  for (const stack of STACKS) {
+    it(`${stack}: preview with the pack and its stack config passes`, async () => {
+      const run = await stacks[stack]!.preview(pack(stack), { allowFailure: true });
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/Policies:|n8n-cluster-policies/);
+    });
+  }
+
+  it("staging: a literal encryption key added by a transform fails the preview with the policy's message", async () => {
+    const run = await stacks.staging!.preview(pack("staging"), {
+      allowFailure: true,
+      env: { ENGINE_TRANSFORM: join(ROOT, "support", "engine", "fixtures", "literal-key-transform.ts") },
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.stdout).toContain("n8n-encryption-key-from-secret");
+    expect(run.stdout).toContain("N8N_ENCRYPTION_KEY must use valueFrom.secretKeyRef");
+  });
+});
+
+/** Every value of the stack's Secrets in the cluster that is long enough to be generated. */
+async function generatedSecretValues(stack: string): Promise<string[]> {
+  const secrets = await world.kube.list(objectPath("v1", "Secret", undefined, namespaceOf(stack)));
+  return secrets
+    .flatMap((s) => Object.values(s.data ?? {}).map((b64) => Buffer.from(b64, "base64").toString("utf8")))
+    .filter((v) => v.length >= 16);
+}
+
+describe.sequential("secrets in the engine's state", () => {
+  for (const stack of STACKS) {
+    it(`${stack}: stack export holds no generated secret in plain text (nor base64)`, async () => {
+      const values = await generatedSecretValues(stack);
+      expect(values.length).toBeGreaterThan(0);
+      const { text } = await stacks[stack]!.exportState();
+      const leaked = values.filter((v) => text.includes(v) || text.includes(Buffer.from(v).toString("base64")));
+      expect(leaked.length, "secret values found in pulumi stack export").toBe(0);
+      expect(text).toContain("ciphertext");
+    });
+  }
+
+  it("prod: stack output ownerPassword is [secret]; with --show-secrets it is the password in the cluster", async () => {
+    const prod = stacks.prod!;
+    const hidden = await prod.cli(["stack", "output", "ownerPassword", "--stack", "prod"]);
+    expect(hidden.stdout.trim()).toBe("[secret]");
+    const shown = await prod.cli(["stack", "output", "ownerPassword", "--stack", "prod", "--show-secrets"]);
+    const password = shown.stdout.trim();
+    expect(password.length).toBeGreaterThanOrEqual(16);
+    expect(await generatedSecretValues("prod")).toContain(password);
+  });
+});
+
+describe.sequential("immutable fields: a data volume's size", () => {
+  const sts = () => objectPath("apps/v1", "StatefulSet", NAMES.postgres, namespaceOf("staging"));
+  const uids = async (kind: "Pod" | "PersistentVolumeClaim") =>
+    (await world.kube.list(objectPath("v1", kind, undefined, namespaceOf("staging"))))
+      // The members and their volumes (n8n-postgres-0, pgdata-n8n-postgres-0), not the Jobs' pods.
+      .filter((o) => new RegExp(`^([a-z]+-)?${NAMES.postgres}-\\d+$`).test(o.metadata.name))
+      .map((o) => `${o.metadata.name}=${o.metadata.uid}`)
+      .sort();
+
+  it("staging: a new postgres.storageSize fails the preview (StatefulSet protected), and changes nothing", async () => {
+    const before = (await world.kube.get(sts())).metadata.uid;
+    await staging().configSet("n8n-cluster:postgres.storageSize", "20Gi", false, true);
+    const run = await staging().preview([], { allowFailure: true });
+    expect(run.code).not.toBe(0);
+    expect(run.stdout + run.stderr).toMatch(/unable to replace resource[\s\S]*postgres-statefulset[\s\S]*marked for protection/);
+    expect((await world.kube.get(sts())).metadata.uid).toBe(before);
+  });
+
+  it("staging: the resize runbook (PVCs patched, allowReplace) replaces the StatefulSet and keeps its pods and PVCs", async () => {
+    const before = { sts: (await world.kube.get(sts())).metadata.uid, pods: await uids("Pod"), pvcs: await uids("PersistentVolumeClaim") };
+    expect(before.pods.length).toBeGreaterThan(0);
+    // Step 1 of the runbook: grow each PVC (its StorageClass allows expansion).
+    for (const pvc of before.pvcs.map((p) => p.split("=")[0] as string)) {
+      await world.kube.mergePatch(objectPath("v1", "PersistentVolumeClaim", pvc, namespaceOf("staging")), {
+        spec: { resources: { requests: { storage: "20Gi" } } },
+      });
+    }
+    // Step 2: the opt-in, then up: the preview says replace, the up orphans the pods and adopts them.
+    await staging().configSet("n8n-cluster:postgres.allowReplace", "true", false, true);
+    const preview = previewJson(await staging().preview(["--json"]));
+    const ops = preview.steps.filter((s) => s.urn.endsWith("::n8n-postgres-statefulset")).map((s) => s.op);
+    expect(ops).toContain("replace");
+    await staging().up();
+    const after = await world.kube.get(sts());
+    expect(after.metadata.uid).not.toBe(before.sts);
+    expect(JSON.stringify(after.spec)).toContain('"storage":"20Gi"');
+    expect(await uids("Pod")).toEqual(before.pods);
+    expect(await uids("PersistentVolumeClaim")).toEqual(before.pvcs);
+    await waitFor("the new StatefulSet owns the pods", async () => {
+      const pods = await world.kube.list(objectPath("v1", "Pod", undefined, namespaceOf("staging")));
+      const owned = pods.filter((p) => p.metadata.ownerReferences?.some((o) => o.kind === "StatefulSet" && o.name === NAMES.postgres));
+      return owned.length === before.pods.length || undefined;
+    });
+    // Step 3: the guard back on; nothing else changes.
+    await staging().configSet("n8n-cluster:postgres.allowReplace", "false", false, true);
+    await staging().up();
+    const run = await staging().preview(["--expect-no-changes"], { allowFailure: true });
+    expect(run.code, run.stdout).toBe(0);
+  });
+});
+
+/**
+ * The pulumi/actions steps of the users' workflows, as CLI commands: each `with:` input maps to the
+ * flag the action passes (its documented inputs); an input this map does not know fails the test,
+ * so a workflow that drifts from what this suite runs is caught.
+ */
+const ACTION_INPUTS: Record<string, (v: string, stack: string) => string[]> = {
+  command: () => [],
+  "stack-name": () => [],
+  "cloud-url": () => [],
+  policyPacks: (v) => ["--policy-pack", join(ROOT, v)],
+  policyPackConfigs: (v, stack) => ["--policy-pack-config", join(ROOT, v.replace("${{ matrix.stack }}", stack))],
+  refresh: (v) => (v === "true" ? ["--refresh"] : []),
+  diff: (v) => (v === "true" ? ["--diff"] : []),
+};
+
+function workflowCommands(file: string): { stack: string; args: string[] }[] {
+  const wf = parseYaml(readFileSync(join(ROOT, ".github", "workflows", file), "utf8")) as {
+    jobs: Record<string, { strategy?: { matrix?: { stack?: string[] } }; steps: { uses?: string; with?: Record<string, unknown> }[] }>;
+  };
+  const out: { stack: string; args: string[] }[] = [];
+  for (const job of Object.values(wf.jobs)) {
+    for (const step of job.steps.filter((s) => s.uses?.startsWith("pulumi/actions@"))) {
+      const inputs = step.with ?? {};
+      for (const stack of job.strategy?.matrix?.stack ?? []) {
+        const args = [String(inputs.command)];
+        if (args[0] === "up") args.push("--yes");
+        for (const [k, v] of Object.entries(inputs)) {
+          const map = ACTION_INPUTS[k];
+          if (!map) throw new Error(`${file}: pulumi/actions input "${k}" is not run by this suite`);
+          args.push(...map(String(v), stack));
+        }
+        out.push({ stack, args });
+      }
+    }
+  }
+  return out;
+}
+
+describe.sequential("the users' CI workflows, run against the control plane", () => {
+  for (const file of ["preview.yml", "deploy.yml"]) {
+    it(`${file}: every pulumi/actions step succeeds, stack by stack in the matrix's order`, async () => {
+      const commands = workflowCommands(file);
+      expect(commands.map((c) => c.stack)).toEqual(["staging", "prod"]);
+      for (const c of commands) {
+        const run = await stacks[c.stack]!.program(c.args, { allowFailure: true });
+        expect(run.code, `${c.args.join(" ")}\n${run.stdout}\n${run.stderr}`).toBe(0);
+      }
+    });
+  }
+});
+
+describe.sequential("benchmark: the engine's preview of prod against an empty program", () => {
+  it("records pulumi preview of prod as a ratio to the preview of an empty program (same run)", async () => {
+    const empty = await world.stack("bench");
+    const rounds = 3;
+    const times = { prod: [] as number[], empty: [] as number[] };
+    for (let i = 0; i < rounds; i++) {
+      times.empty.push((await empty.preview([], { env: { ENGINE_PROGRAM: join(ROOT, "support", "engine", "fixtures", "empty-program.ts") } })).ms);
+      times.prod.push((await stacks.prod!.preview()).ms);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    const ratio = median(times.prod) / median(times.empty);
+    mkdirSync(join(ROOT, "out"), { recursive: true });
+    writeFileSync(join(ROOT, "out", "engine-bench.json"), JSON.stringify({ ...times, ratio }, null, 2));
+    // A resource-free preview costs the CLI's and Node's start; prod's adds ~170 registrations and
+    // the provider's dry-run applies. It must cost more, and not absurdly more.
+    expect(ratio).toBeGreaterThan(1);
+    expect(ratio).toBeLessThan(200);
+  });
 });
