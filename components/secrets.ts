@@ -61,7 +61,13 @@ export function secretObject<V extends pulumi.Input<string>>(
     stringData[key] = value;
   }
   return {
-    metadata: { name: def.name, namespace, labels: labels(ctx, "secrets"), annotations },
+    // An empty map is dropped by the API server: sent, it would be a diff on every preview.
+    metadata: {
+      name: def.name,
+      namespace,
+      labels: labels(ctx, "secrets"),
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+    },
     type: "Opaque",
     stringData,
   } satisfies k8s.core.v1.SecretArgs;

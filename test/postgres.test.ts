@@ -482,3 +482,28 @@ describe("options under mocks", () => {
     );
   });
 });
+
+describe("the data stores' StatefulSets are guarded", () => {
+  const statefulSets = (run: StackRun) =>
+    Object.fromEntries(
+      run.resources
+        .filter((r) => r.type === "kubernetes:apps/v1:StatefulSet")
+        .map((r) => [
+          r.name,
+          { protect: r.protect, orphan: (r.inputs.metadata as { annotations?: Record<string, string> }).annotations },
+        ]),
+    );
+
+  it("protected unless allowReplace, and deleted with propagation orphan (the engine suite replaces one)", async () => {
+    const orphan = { "pulumi.com/deletionPropagationPolicy": "orphan" };
+    expect(statefulSets(await runProgram("guard", base))).toEqual({
+      "n8n-postgres-statefulset": { protect: true, orphan },
+      "n8n-redis-statefulset": { protect: true, orphan },
+    });
+    const opted = await runProgram("guard", { ...base, postgres: { allowReplace: true }, redis: { allowReplace: true } });
+    expect(statefulSets(opted)).toEqual({
+      "n8n-postgres-statefulset": { protect: false, orphan },
+      "n8n-redis-statefulset": { protect: false, orphan },
+    });
+  });
+});

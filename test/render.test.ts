@@ -219,3 +219,20 @@ describe("npm run render (the command)", () => {
     expect(parse("a: 1")).toEqual({ a: 1 });
   });
 });
+
+describe("what the API server keeps", () => {
+  // Found by the engine suite: the API server drops an empty metadata map, so an object sent with
+  // `annotations: {}` differs from its live self on every preview (--expect-no-changes fails).
+  it.each(["staging", "prod"])("%s: no object carries an empty labels or annotations map", async (stack) => {
+    const run = await runStackFile(stack);
+    const empty = run.manifests.flatMap((m) =>
+      (["labels", "annotations"] as const)
+        .filter((k) => {
+          const v = (m.metadata as Record<string, unknown>)[k];
+          return v !== undefined && Object.keys(v as object).length === 0;
+        })
+        .map((k) => `${m.kind}/${m.metadata.name}: metadata.${k}`),
+    );
+    expect(empty).toEqual([]);
+  });
+});

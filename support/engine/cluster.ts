@@ -47,6 +47,13 @@ export async function startWorld(): Promise<EngineWorld> {
     await moto.server.stop();
     throw err;
   }
+  // A prerequisite of the stacks, as in a cluster with kube-prometheus-stack: the namespace Prometheus
+  // and Grafana run in (network.prometheusNamespace; the dashboard ConfigMap goes there).
+  await cp.kube.json("POST", "/api/v1/namespaces", {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name: "monitoring" },
+  });
   const stopIngress = ingressStatus(cp.kube);
   return {
     cp,

@@ -58,19 +58,39 @@ describe.sequential("pulumi up with the real engine", () => {
 
     it(`${stack}: the Namespace's restricted level is enforced by the PodSecurity admission plugin`, async () => {
       const ns = namespaceOf(stack);
-      const pod = {
+      // A pod the "baseline" level admits but "restricted" does not: no seccomp profile, root allowed,
+      // privilege escalation allowed, capabilities kept.
+      const pod = (name: string, securityContext: Record<string, unknown>) => ({
         apiVersion: "v1",
         kind: "Pod",
-        metadata: { name: "privileged-probe", namespace: ns },
-        spec: { containers: [{ name: "c", image: "busybox", securityContext: { privileged: true } }] },
-      };
-      const err = await world.kube.json("POST", objectPath("v1", "Pod", undefined, ns), pod).catch((e) => e);
+        metadata: { name, namespace: ns },
+        spec: {
+          containers: [
+            {
+              name: "c",
+              image: "busybox:1.37",
+              securityContext,
+              resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "10m", memory: "16Mi" } },
+            },
+          ],
+        },
+      });
+      const pods = objectPath("v1", "Pod", undefined, ns);
+      const err = await world.kube.json("POST", pods, pod("baseline-probe", { allowPrivilegeEscalation: true })).catch((e) => e);
       expect(err).toBeInstanceOf(KubeError);
-      expect((err as KubeError).status).toBe(403);
+      expect((err as KubeError).status, (err as KubeError).body).toBe(403);
       expect((err as KubeError).body).toMatch(/violates PodSecurity "restricted:latest"/);
-      // The program's own pods were admitted under the same level: they exist and run.
-      const pods = await world.kube.list(objectPath("v1", "Pod", undefined, ns));
-      expect(pods.length).toBeGreaterThan(0);
+      // The same pod made restricted is admitted (dry run): the refusal is the level, not the pod.
+      const restricted = {
+        allowPrivilegeEscalation: false,
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        capabilities: { drop: ["ALL"] },
+        seccompProfile: { type: "RuntimeDefault" },
+      };
+      await world.kube.json("POST", `${pods}?dryRun=All`, pod("restricted-probe", restricted));
+      // The program's own pods were admitted under the same level: they exist.
+      expect((await world.kube.list(pods)).length).toBeGreaterThan(0);
     });
 
     it(`${stack}: a second preview --expect-no-changes passes`, async () => {
