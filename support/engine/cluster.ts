@@ -90,7 +90,8 @@ export function notReady(o: KubeObject): string | undefined {
   };
   const want = spec.replicas ?? 1;
   if (o.kind === "Deployment" || o.kind === "StatefulSet") {
-    if ((status.readyReplicas ?? 0) < want) return `${o.kind}/${o.metadata.name}: ${status.readyReplicas ?? 0}/${want} ready`;
+    if ((status.readyReplicas ?? 0) < want)
+      return `${o.kind}/${o.metadata.name}: ${status.readyReplicas ?? 0}/${want} ready`;
     return undefined;
   }
   if (o.kind === "Job") {

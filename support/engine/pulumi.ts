@@ -99,7 +99,13 @@ export class EngineStack {
     if (existsSync(stackFile)) copyFileSync(stackFile, join(this.dir, `Pulumi.${stack}.yaml`));
     engineBinary("pulumi");
     this.env = {
-      PATH: [ENGINE_BIN, PROVIDERS_BIN, join(ROOT, "support", "engine", "bin"), dirname(process.execPath), process.env.PATH ?? "/usr/bin:/bin"].join(":"),
+      PATH: [
+        ENGINE_BIN,
+        PROVIDERS_BIN,
+        join(ROOT, "support", "engine", "bin"),
+        dirname(process.execPath),
+        process.env.PATH ?? "/usr/bin:/bin",
+      ].join(":"),
       HOME: process.env.HOME ?? "/root",
       PULUMI_HOME: join(base, "pulumi-home"),
       PULUMI_BACKEND_URL: `file://${join(base, "state")}`,

@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { NAMES } from "../../components/kubernetes/names";
 import { type EngineWorld, liveOf, notReady, startWorld } from "../../support/engine/cluster";
 import { KubeError, objectPath } from "../../support/engine/kube";
 import { type EngineStack, type PreviewJson, previewJson } from "../../support/engine/pulumi";
-import { NAMES } from "../../components/kubernetes/names";
 import { manifests, ROOT, waitFor } from "../../support/servers";
 import { rawStackConfig, runProgram } from "../harness";
 
@@ -76,10 +76,12 @@ describe.sequential("pulumi up with the real engine", () => {
         },
       });
       const pods = objectPath("v1", "Pod", undefined, ns);
-      const err = await world.kube.json("POST", pods, pod("baseline-probe", { allowPrivilegeEscalation: true })).catch((e) => e);
+      const err = await world.kube
+        .json("POST", pods, pod("baseline-probe", { allowPrivilegeEscalation: true }))
+        .catch((e) => e);
       expect(err).toBeInstanceOf(KubeError);
       expect((err as KubeError).status, (err as KubeError).body).toBe(403);
-      expect((err as KubeError).body).toMatch(/violates PodSecurity "restricted:latest"/);
+      expect(JSON.parse((err as KubeError).body).message).toMatch(/violates PodSecurity "restricted:latest"/);
       // The same pod made restricted is admitted (dry run): the refusal is the level, not the pod.
       const restricted = {
         allowPrivilegeEscalation: false,
@@ -143,7 +145,10 @@ describe.sequential("the HPA owns the replica count", () => {
       async () => ((await world.kube.get(path)).spec as { replicas: number }).replicas,
       () => prod.up(),
     );
-    expect(seen.every((n) => n === 9), `spec.replicas seen during the update: ${seen.join(", ")}`).toBe(true);
+    expect(
+      seen.every((n) => n === 9),
+      `spec.replicas seen during the update: ${seen.join(", ")}`,
+    ).toBe(true);
     const after = await world.kube.get(path);
     expect((after.spec as { replicas: number }).replicas).toBe(9);
     // The update reached the pods: the new template carries the new concurrency.
@@ -164,9 +169,7 @@ async function expectedChanges(stack: string, path: string, value: unknown) {
   return {
     create: [...a.keys()].filter((k) => !b.has(k)).sort(),
     delete: [...b.keys()].filter((k) => !a.has(k)).sort(),
-    update: [...a.keys()]
-      .filter((k) => b.has(k) && !isDeepStrictEqual(b.get(k)?.inputs, a.get(k)?.inputs))
-      .sort(),
+    update: [...a.keys()].filter((k) => b.has(k) && !isDeepStrictEqual(b.get(k)?.inputs, a.get(k)?.inputs)).sort(),
   };
 }
 
@@ -193,9 +196,12 @@ describe.sequential("a real change: an n8n version bump", () => {
     await staging.configSet("n8n-cluster:n8n.version", NEXT, false, true);
     const preview = previewJson(await staging.preview(["--json"]));
     const expected = await expectedChanges("staging", "n8n.version", NEXT);
-    // The new release's dump Job is new and the old one goes; the n8n Deployments change.
-    expect(expected.create.some((k) => k.includes("pre-upgrade-dump"))).toBe(true);
     expect(previewChanges(preview)).toEqual(expected);
+    // The dump Job is named after the release (an immutable name): the engine replaces it, and
+    // updates the n8n Deployments in place.
+    const op = (suffix: string) => preview.steps.filter((s) => s.urn.endsWith(suffix)).map((s) => s.op);
+    expect(op("::n8n-postgres-pre-upgrade-dump")).toContain("replace");
+    expect(op("::n8n-main-deployment")).toEqual(["update"]);
   });
 
   it("staging: up applies them in the declared order: pre-upgrade dump, main, then workers", async () => {
@@ -260,11 +266,16 @@ describe.sequential("the policy pack under the real analyzer", () => {
 });
 
 /** Every value of the stack's Secrets in the cluster that is long enough to be generated. */
-async function generatedSecretValues(stack: string): Promise<string[]> {
+async function generatedSecretValues(stack: string): Promise<{ where: string; value: string }[]> {
   const secrets = await world.kube.list(objectPath("v1", "Secret", undefined, namespaceOf(stack)));
   return secrets
-    .flatMap((s) => Object.values(s.data ?? {}).map((b64) => Buffer.from(b64, "base64").toString("utf8")))
-    .filter((v) => v.length >= 16);
+    .flatMap((s) =>
+      Object.entries(s.data ?? {}).map(([key, b64]) => ({
+        where: `${s.metadata.name}/${key}`,
+        value: Buffer.from(b64, "base64").toString("utf8"),
+      })),
+    )
+    .filter((v) => v.value.length >= 16);
 }
 
 describe.sequential("secrets in the engine's state", () => {
@@ -273,8 +284,10 @@ describe.sequential("secrets in the engine's state", () => {
       const values = await generatedSecretValues(stack);
       expect(values.length).toBeGreaterThan(0);
       const { text } = await stacks[stack]!.exportState();
-      const leaked = values.filter((v) => text.includes(v) || text.includes(Buffer.from(v).toString("base64")));
-      expect(leaked.length, "secret values found in pulumi stack export").toBe(0);
+      const leaked = values.filter(
+        ({ value }) => text.includes(value) || text.includes(Buffer.from(value).toString("base64")),
+      );
+      expect(leaked.map((l) => l.where)).toEqual([]);
       expect(text).toContain("ciphertext");
     });
   }
@@ -286,7 +299,7 @@ describe.sequential("secrets in the engine's state", () => {
     const shown = await prod.cli(["stack", "output", "ownerPassword", "--stack", "prod", "--show-secrets"]);
     const password = shown.stdout.trim();
     expect(password.length).toBeGreaterThanOrEqual(16);
-    expect(await generatedSecretValues("prod")).toContain(password);
+    expect((await generatedSecretValues("prod")).map((v) => v.value)).toContain(password);
   });
 });
 
@@ -304,38 +317,47 @@ describe.sequential("immutable fields: a data volume's size", () => {
     await staging().configSet("n8n-cluster:postgres.storageSize", "20Gi", false, true);
     const run = await staging().preview([], { allowFailure: true });
     expect(run.code).not.toBe(0);
-    expect(run.stdout + run.stderr).toMatch(/unable to replace resource[\s\S]*postgres-statefulset[\s\S]*marked for protection/);
+    expect(run.stdout + run.stderr).toMatch(
+      /unable to replace resource[\s\S]*postgres-statefulset[\s\S]*marked for protection/,
+    );
     expect((await world.kube.get(sts())).metadata.uid).toBe(before);
   });
 
-  it("staging: the resize runbook (PVCs patched, allowReplace) replaces the StatefulSet and keeps its pods and PVCs", async () => {
-    const before = { sts: (await world.kube.get(sts())).metadata.uid, pods: await uids("Pod"), pvcs: await uids("PersistentVolumeClaim") };
+  it("staging: the resize runbook (PVCs grown, StatefulSet deleted with --cascade=orphan, up --refresh) keeps pods and PVCs", async () => {
+    const ns = namespaceOf("staging");
+    const before = {
+      sts: (await world.kube.get(sts())).metadata.uid,
+      pods: await uids("Pod"),
+      pvcs: await uids("PersistentVolumeClaim"),
+    };
     expect(before.pods.length).toBeGreaterThan(0);
-    // Step 1 of the runbook: grow each PVC (its StorageClass allows expansion).
+    // 1. Grow each PVC (its StorageClass allows expansion): kubectl patch pvc ...
     for (const pvc of before.pvcs.map((p) => p.split("=")[0] as string)) {
-      await world.kube.mergePatch(objectPath("v1", "PersistentVolumeClaim", pvc, namespaceOf("staging")), {
+      await world.kube.mergePatch(objectPath("v1", "PersistentVolumeClaim", pvc, ns), {
         spec: { resources: { requests: { storage: "20Gi" } } },
       });
     }
-    // Step 2: the opt-in, then up: the preview says replace, the up orphans the pods and adopts them.
-    await staging().configSet("n8n-cluster:postgres.allowReplace", "true", false, true);
-    const preview = previewJson(await staging().preview(["--json"]));
-    const ops = preview.steps.filter((s) => s.urn.endsWith("::n8n-postgres-statefulset")).map((s) => s.op);
-    expect(ops).toContain("replace");
-    await staging().up();
+    // 2. kubectl delete statefulset n8n-postgres --cascade=orphan: the pods keep running.
+    await world.kube.json("DELETE", sts(), { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Orphan" });
+    await waitFor("the StatefulSet gone", async () => ((await world.kube.find(sts())) ? undefined : true));
+    // 3. pulumi up --refresh with the new size (already in config): the refresh drops the missing
+    //    StatefulSet from the state, the up creates it with the new template, and it adopts the pods.
+    await staging().up(["--refresh"]);
     const after = await world.kube.get(sts());
     expect(after.metadata.uid).not.toBe(before.sts);
     expect(JSON.stringify(after.spec)).toContain('"storage":"20Gi"');
     expect(await uids("Pod")).toEqual(before.pods);
     expect(await uids("PersistentVolumeClaim")).toEqual(before.pvcs);
     await waitFor("the new StatefulSet owns the pods", async () => {
-      const pods = await world.kube.list(objectPath("v1", "Pod", undefined, namespaceOf("staging")));
-      const owned = pods.filter((p) => p.metadata.ownerReferences?.some((o) => o.kind === "StatefulSet" && o.name === NAMES.postgres));
+      const pods = await world.kube.list(objectPath("v1", "Pod", undefined, ns));
+      const owned = pods.filter((p) =>
+        p.metadata.ownerReferences?.some((o) => o.kind === "StatefulSet" && o.name === NAMES.postgres),
+      );
       return owned.length === before.pods.length || undefined;
     });
-    // Step 3: the guard back on; nothing else changes.
-    await staging().configSet("n8n-cluster:postgres.allowReplace", "false", false, true);
-    await staging().up();
+    // The guard is still on, and nothing else is left to change.
+    const { deployment } = await staging().exportState();
+    expect(deployment.resources.find((r) => r.urn.endsWith("::n8n-postgres-statefulset"))?.protect).toBe(true);
     const run = await staging().preview(["--expect-no-changes"], { allowFailure: true });
     expect(run.code, run.stdout).toBe(0);
   });
@@ -353,12 +375,17 @@ const ACTION_INPUTS: Record<string, (v: string, stack: string) => string[]> = {
   policyPacks: (v) => ["--policy-pack", join(ROOT, v)],
   policyPackConfigs: (v, stack) => ["--policy-pack-config", join(ROOT, v.replace("${{ matrix.stack }}", stack))],
   refresh: (v) => (v === "true" ? ["--refresh"] : []),
+  // Posting the preview on the pull request is the action's own step, not the CLI's.
+  "comment-on-pr": () => [],
   diff: (v) => (v === "true" ? ["--diff"] : []),
 };
 
 function workflowCommands(file: string): { stack: string; args: string[] }[] {
   const wf = parseYaml(readFileSync(join(ROOT, ".github", "workflows", file), "utf8")) as {
-    jobs: Record<string, { strategy?: { matrix?: { stack?: string[] } }; steps: { uses?: string; with?: Record<string, unknown> }[] }>;
+    jobs: Record<
+      string,
+      { strategy?: { matrix?: { stack?: string[] } }; steps: { uses?: string; with?: Record<string, unknown> }[] }
+    >;
   };
   const out: { stack: string; args: string[] }[] = [];
   for (const job of Object.values(wf.jobs)) {
@@ -398,7 +425,13 @@ describe.sequential("benchmark: the engine's preview of prod against an empty pr
     const rounds = 3;
     const times = { prod: [] as number[], empty: [] as number[] };
     for (let i = 0; i < rounds; i++) {
-      times.empty.push((await empty.preview([], { env: { ENGINE_PROGRAM: join(ROOT, "support", "engine", "fixtures", "empty-program.ts") } })).ms);
+      times.empty.push(
+        (
+          await empty.preview([], {
+            env: { ENGINE_PROGRAM: join(ROOT, "support", "engine", "fixtures", "empty-program.ts") },
+          })
+        ).ms,
+      );
       times.prod.push((await stacks.prod!.preview()).ms);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
