@@ -77,6 +77,45 @@ export function resolveEnv(
   return { ...localCaPaths(containerEnv(withoutFields, { manifests: list, secret: secretValue })), ...overrides };
 }
 
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a command, bounded in time; output is collected, never inherited (it may hold secrets). */
+export function runCommand(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: Record<string, string>; timeoutMs: number },
+): Promise<Run> {
+  const t0 = Date.now();
+  return new Promise((done) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      stderr += `\n[killed after ${options.timeoutMs} ms]`;
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }, options.timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      done({ code: code ?? 1, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {
     const srv = createServer();

@@ -500,7 +500,11 @@ describe("the data stores' StatefulSets are guarded", () => {
       "n8n-postgres-statefulset": { protect: true, orphan },
       "n8n-redis-statefulset": { protect: true, orphan },
     });
-    const opted = await runProgram("guard", { ...base, postgres: { allowReplace: true }, redis: { allowReplace: true } });
+    const opted = await runProgram("guard", {
+      ...base,
+      postgres: { allowReplace: true },
+      redis: { allowReplace: true },
+    });
     expect(statefulSets(opted)).toEqual({
       "n8n-postgres-statefulset": { protect: false, orphan },
       "n8n-redis-statefulset": { protect: false, orphan },

@@ -6,23 +6,15 @@
  * `program()` runs a command that runs index.ts, through support/engine/program-host.ts (the
  * stand-in for the Node language host); `cli()` runs one that does not.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ROOT, scratchDir } from "../servers";
+import { ROOT, type Run, runCommand, scratchDir } from "../servers";
 import { ENGINE_BIN, engineBinary } from "./controlplane";
 
 export const PROVIDERS_BIN = join(ROOT, "support", "engine", "providers", "bin");
 const TSX = join(ROOT, "node_modules", ".bin", "tsx");
 const PROGRAM_HOST = join(ROOT, "support", "engine", "program-host.ts");
-
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
 
 export class PulumiRunError extends Error {
   constructor(
@@ -33,38 +25,6 @@ export class PulumiRunError extends Error {
       `pulumi ${args.join(" ")} exited ${run.code}\n--- stdout\n${run.stdout.slice(-20_000)}\n--- stderr\n${run.stderr.slice(-5_000)}`,
     );
   }
-}
-
-/** Runs a command, bounded in time; output is collected, never inherited (it may hold secrets). */
-export function runCommand(
-  command: string,
-  args: string[],
-  options: { cwd: string; env: Record<string, string>; timeoutMs: number },
-): Promise<Run> {
-  const t0 = Date.now();
-  return new Promise((done) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${options.timeoutMs} ms]`;
-      try {
-        if (child.pid) process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }, options.timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code: code ?? 1, stdout, stderr, ms: Date.now() - t0 });
-    });
-  });
 }
 
 export interface RunOptions {

@@ -176,7 +176,8 @@ async function expectedChanges(stack: string, path: string, value: unknown) {
 /** The same, from the real engine's `pulumi preview --json`. */
 function previewChanges(preview: PreviewJson) {
   const key = (urn: string) => {
-    const [, , , , qualifiedType, name] = urn.split("::") as string[];
+    // urn:pulumi:<stack>::<project>::<qualified type>::<name>
+    const [, , qualifiedType, name] = urn.split("::") as string[];
     return `${(qualifiedType ?? "").split("$").pop()}::${name}`;
   };
   const of = (...ops: string[]) =>
@@ -265,6 +266,63 @@ describe.sequential("the policy pack under the real analyzer", () => {
   });
 });
 
+/**
+ * The pulumi/actions steps of the users' workflows, as CLI commands: each `with:` input maps to the
+ * flag the action passes (its documented inputs); an input this map does not know fails the test,
+ * so a workflow that drifts from what this suite runs is caught.
+ */
+const ACTION_INPUTS: Record<string, (v: string, stack: string) => string[]> = {
+  command: () => [],
+  "stack-name": () => [],
+  "cloud-url": () => [],
+  policyPacks: (v) => ["--policy-pack", join(ROOT, v)],
+  policyPackConfigs: (v, stack) => ["--policy-pack-config", join(ROOT, v.replace("${{ matrix.stack }}", stack))],
+  refresh: (v) => (v === "true" ? ["--refresh"] : []),
+  // Posting the preview on the pull request is the action's own step, not the CLI's.
+  "comment-on-pr": () => [],
+  "github-token": () => [],
+  diff: (v) => (v === "true" ? ["--diff"] : []),
+};
+
+function workflowCommands(file: string): { stack: string; args: string[] }[] {
+  const wf = parseYaml(readFileSync(join(ROOT, ".github", "workflows", file), "utf8")) as {
+    jobs: Record<
+      string,
+      { strategy?: { matrix?: { stack?: string[] } }; steps: { uses?: string; with?: Record<string, unknown> }[] }
+    >;
+  };
+  const out: { stack: string; args: string[] }[] = [];
+  for (const job of Object.values(wf.jobs)) {
+    for (const step of job.steps.filter((s) => s.uses?.startsWith("pulumi/actions@"))) {
+      const inputs = step.with ?? {};
+      for (const stack of job.strategy?.matrix?.stack ?? []) {
+        const args = [String(inputs.command)];
+        if (args[0] === "up") args.push("--yes");
+        for (const [k, v] of Object.entries(inputs)) {
+          const map = ACTION_INPUTS[k];
+          if (!map) throw new Error(`${file}: pulumi/actions input "${k}" is not run by this suite`);
+          args.push(...map(String(v), stack));
+        }
+        out.push({ stack, args });
+      }
+    }
+  }
+  return out;
+}
+
+describe.sequential("the users' CI workflows, run against the control plane", () => {
+  for (const file of ["preview.yml", "deploy.yml"]) {
+    it(`${file}: every pulumi/actions step succeeds, stack by stack in the matrix's order`, async () => {
+      const commands = workflowCommands(file);
+      expect(commands.map((c) => c.stack)).toEqual(["staging", "prod"]);
+      for (const c of commands) {
+        const run = await stacks[c.stack]!.program(c.args, { allowFailure: true });
+        expect(run.code, `${c.args.join(" ")}\n${run.stderr}\n${run.stdout.slice(-8000)}`).toBe(0);
+      }
+    });
+  }
+});
+
 /** Every value of the stack's Secrets in the cluster that is long enough to be generated. */
 async function generatedSecretValues(stack: string): Promise<{ where: string; value: string }[]> {
   const secrets = await world.kube.list(objectPath("v1", "Secret", undefined, namespaceOf(stack)));
@@ -283,9 +341,12 @@ describe.sequential("secrets in the engine's state", () => {
     it(`${stack}: stack export holds no generated secret in plain text (nor base64)`, async () => {
       const values = await generatedSecretValues(stack);
       expect(values.length).toBeGreaterThan(0);
-      const { text } = await stacks[stack]!.exportState();
+      const { text, deployment } = await stacks[stack]!.exportState();
+      // A resource's ID is public by Pulumi's model (an IAM access key's ID is one): not a secret.
+      const ids = new Set(deployment.resources.map((r) => r.id));
       const leaked = values.filter(
-        ({ value }) => text.includes(value) || text.includes(Buffer.from(value).toString("base64")),
+        ({ value }) =>
+          !ids.has(value) && (text.includes(value) || text.includes(Buffer.from(value).toString("base64"))),
       );
       expect(leaked.map((l) => l.where)).toEqual([]);
       expect(text).toContain("ciphertext");
@@ -344,9 +405,16 @@ describe.sequential("immutable fields: a data volume's size", () => {
     //    StatefulSet from the state, the up creates it with the new template, and it adopts the pods.
     await staging().up(["--refresh"]);
     const after = await world.kube.get(sts());
+    const events = (await world.kube.list(objectPath("v1", "Event", undefined, ns)))
+      .filter((e) => JSON.stringify(e.involvedObject ?? {}).includes(NAMES.postgres))
+      .map(
+        (e) =>
+          `${(e.involvedObject as { kind: string; name: string }).kind}/${(e.involvedObject as { name: string }).name} ${e.reason}: ${e.message}`,
+      );
+    const why = `${JSON.stringify(after.status)}\n${events.join("\n")}`;
     expect(after.metadata.uid).not.toBe(before.sts);
     expect(JSON.stringify(after.spec)).toContain('"storage":"20Gi"');
-    expect(await uids("Pod")).toEqual(before.pods);
+    expect(await uids("Pod"), why).toEqual(before.pods);
     expect(await uids("PersistentVolumeClaim")).toEqual(before.pvcs);
     await waitFor("the new StatefulSet owns the pods", async () => {
       const pods = await world.kube.list(objectPath("v1", "Pod", undefined, ns));
@@ -361,62 +429,6 @@ describe.sequential("immutable fields: a data volume's size", () => {
     const run = await staging().preview(["--expect-no-changes"], { allowFailure: true });
     expect(run.code, run.stdout).toBe(0);
   });
-});
-
-/**
- * The pulumi/actions steps of the users' workflows, as CLI commands: each `with:` input maps to the
- * flag the action passes (its documented inputs); an input this map does not know fails the test,
- * so a workflow that drifts from what this suite runs is caught.
- */
-const ACTION_INPUTS: Record<string, (v: string, stack: string) => string[]> = {
-  command: () => [],
-  "stack-name": () => [],
-  "cloud-url": () => [],
-  policyPacks: (v) => ["--policy-pack", join(ROOT, v)],
-  policyPackConfigs: (v, stack) => ["--policy-pack-config", join(ROOT, v.replace("${{ matrix.stack }}", stack))],
-  refresh: (v) => (v === "true" ? ["--refresh"] : []),
-  // Posting the preview on the pull request is the action's own step, not the CLI's.
-  "comment-on-pr": () => [],
-  diff: (v) => (v === "true" ? ["--diff"] : []),
-};
-
-function workflowCommands(file: string): { stack: string; args: string[] }[] {
-  const wf = parseYaml(readFileSync(join(ROOT, ".github", "workflows", file), "utf8")) as {
-    jobs: Record<
-      string,
-      { strategy?: { matrix?: { stack?: string[] } }; steps: { uses?: string; with?: Record<string, unknown> }[] }
-    >;
-  };
-  const out: { stack: string; args: string[] }[] = [];
-  for (const job of Object.values(wf.jobs)) {
-    for (const step of job.steps.filter((s) => s.uses?.startsWith("pulumi/actions@"))) {
-      const inputs = step.with ?? {};
-      for (const stack of job.strategy?.matrix?.stack ?? []) {
-        const args = [String(inputs.command)];
-        if (args[0] === "up") args.push("--yes");
-        for (const [k, v] of Object.entries(inputs)) {
-          const map = ACTION_INPUTS[k];
-          if (!map) throw new Error(`${file}: pulumi/actions input "${k}" is not run by this suite`);
-          args.push(...map(String(v), stack));
-        }
-        out.push({ stack, args });
-      }
-    }
-  }
-  return out;
-}
-
-describe.sequential("the users' CI workflows, run against the control plane", () => {
-  for (const file of ["preview.yml", "deploy.yml"]) {
-    it(`${file}: every pulumi/actions step succeeds, stack by stack in the matrix's order`, async () => {
-      const commands = workflowCommands(file);
-      expect(commands.map((c) => c.stack)).toEqual(["staging", "prod"]);
-      for (const c of commands) {
-        const run = await stacks[c.stack]!.program(c.args, { allowFailure: true });
-        expect(run.code, `${c.args.join(" ")}\n${run.stdout}\n${run.stderr}`).toBe(0);
-      }
-    });
-  }
 });
 
 describe.sequential("benchmark: the engine's preview of prod against an empty program", () => {
@@ -442,5 +454,45 @@ describe.sequential("benchmark: the engine's preview of prod against an empty pr
     // the provider's dry-run applies. It must cost more, and not absurdly more.
     expect(ratio).toBeGreaterThan(1);
     expect(ratio).toBeLessThan(200);
+  });
+});
+
+/** The bucket names moto holds (ListBuckets). */
+async function motoBuckets(): Promise<string[]> {
+  const res = await fetch(`${world.awsEndpoint}/`, {
+    headers: {
+      authorization:
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x",
+    },
+  });
+  return [...(await res.text()).matchAll(/<Name>([^<]+)<\/Name>/g)].map((m) => m[1] as string);
+}
+
+describe.sequential("pulumi destroy", () => {
+  it("prod: the protected encryption key and data stores stop it; the key, the data, the namespace and the buckets survive", async () => {
+    const prod = stacks.prod!;
+    const ns = namespaceOf("prod");
+    const { deployment } = await prod.exportState();
+    const buckets = deployment.resources.filter((r) => r.type === "aws:s3/bucket:Bucket").map((r) => r.id as string);
+    expect(buckets.length).toBeGreaterThan(0);
+    const pvcsBefore = (await world.kube.list(objectPath("v1", "PersistentVolumeClaim", undefined, ns))).length;
+    expect(pvcsBefore).toBeGreaterThan(0);
+
+    const run = await prod.cli(["destroy", "--yes", "--stack", "prod"], { allowFailure: true, timeoutMs: 900_000 });
+    expect(run.code).not.toBe(0);
+    expect(run.stdout + run.stderr).toMatch(/protected/);
+
+    const after = (await prod.exportState()).deployment.resources;
+    const key = after.find(
+      (r) => r.type === "random:index/randomPassword:RandomPassword" && r.urn.includes("encryptionKey"),
+    );
+    expect(key?.protect).toBe(true);
+    for (const name of [NAMES.postgres, NAMES.redis]) {
+      expect(await world.kube.find(objectPath("apps/v1", "StatefulSet", name, ns)), name).toBeDefined();
+    }
+    expect(await world.kube.find(objectPath("v1", "Namespace", ns))).toBeDefined();
+    expect((await world.kube.list(objectPath("v1", "PersistentVolumeClaim", undefined, ns))).length).toBe(pvcsBefore);
+    // Buckets are retainOnDelete: gone from the state or not, they stay in AWS.
+    expect((await motoBuckets()).filter((b) => buckets.includes(b)).sort()).toEqual([...buckets].sort());
   });
 });

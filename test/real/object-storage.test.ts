@@ -12,7 +12,7 @@
  * The licensed path of a whole n8n process storing a workflow's binary data in S3 cannot run here:
  * there is no Enterprise licence on this machine.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
 import { join } from "node:path";
@@ -31,6 +31,7 @@ import {
   N8N_VERSION,
   removeDir,
   resolveEnv,
+  runCommand,
   scratchDir,
   stopAll,
   writeFile,
@@ -60,28 +61,18 @@ interface DriverResult {
  * n8n's object-store code with a container's env (plus the test's substitutions). Asynchronous: the
  * stand-in STS answers from this process, so the test must not block while the driver runs.
  */
-function runDriver(env: Record<string, string>) {
-  return new Promise<{ status: number | null; output: string; result?: DriverResult }>((done) => {
-    const child = spawn(NODE, [DRIVER, N8N_PACKAGE], { env: { PATH: process.env.PATH ?? "", ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("close", (status) => {
-      clearTimeout(timer);
-      const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
-      done({
-        status,
-        output: `${stdout}\n${stderr}`,
-        result: line ? (JSON.parse(line.slice("RESULT ".length)) as DriverResult) : undefined,
-      });
-    });
+async function runDriver(env: Record<string, string>) {
+  const run = await runCommand(NODE, [DRIVER, N8N_PACKAGE], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    timeoutMs: 120_000,
   });
+  const line = run.stdout.split("\n").find((l) => l.startsWith("RESULT "));
+  return {
+    status: run.code,
+    output: `${run.stdout}\n${run.stderr}`,
+    result: line ? (JSON.parse(line.slice("RESULT ".length)) as DriverResult) : undefined,
+  };
 }
 
 /** A worker's n8n container env, as the kubelet builds it from the render, on a scratch user folder. */
