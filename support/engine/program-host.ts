@@ -21,6 +21,8 @@ const { LanguageServer } = require("@pulumi/pulumi/automation/server") as {
   LanguageServer: new (program: () => Promise<Record<string, unknown>>) => grpc.UntypedServiceImplementation;
 };
 
+const REPO = resolve(__dirname, "..", "..");
+
 /** The program: this repository's index.ts, or the file ENGINE_PROGRAM names (the benchmark's empty one). */
 const PROGRAM = resolve(process.env.ENGINE_PROGRAM ?? resolve(__dirname, "..", "..", "index.ts"));
 
@@ -39,7 +41,14 @@ async function main(): Promise<number> {
       };
       pulumi.runtime.registerResourceTransform(transform);
     }
-    return (await import(PROGRAM)) as Record<string, unknown>;
+    // The CLI asks for one Run per pass (`pulumi up` previews, then updates): each must register
+    // every resource again, so the repository's modules are loaded afresh (a cached module would
+    // register nothing, and the engine would delete the whole stack). @pulumi/* stay loaded: the
+    // runtime settings live there and are reset by the server for each Run.
+    for (const file of Object.keys(require.cache)) {
+      if (file.startsWith(REPO) && !file.includes("/node_modules/")) delete require.cache[file];
+    }
+    return require(PROGRAM) as Record<string, unknown>;
   };
   const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
   const language = new LanguageServer(program);

@@ -102,6 +102,73 @@ describe.sequential("pulumi up with the real engine", () => {
   }
 });
 
+describe.sequential("immutable fields: a data volume's size", () => {
+  const sts = () => objectPath("apps/v1", "StatefulSet", NAMES.postgres, namespaceOf("staging"));
+  const uids = async (kind: "Pod" | "PersistentVolumeClaim") =>
+    (await world.kube.list(objectPath("v1", kind, undefined, namespaceOf("staging"))))
+      // The members and their volumes (n8n-postgres-0, pgdata-n8n-postgres-0), not the Jobs' pods.
+      .filter((o) => new RegExp(`^([a-z]+-)?${NAMES.postgres}-\\d+$`).test(o.metadata.name))
+      .map((o) => `${o.metadata.name}=${o.metadata.uid}`)
+      .sort();
+
+  it("staging: a new postgres.storageSize fails the preview (StatefulSet protected), and changes nothing", async () => {
+    const before = (await world.kube.get(sts())).metadata.uid;
+    await staging().configSet("n8n-cluster:postgres.storageSize", "20Gi", false, true);
+    const run = await staging().preview([], { allowFailure: true });
+    expect(run.code).not.toBe(0);
+    expect(run.stdout + run.stderr).toMatch(
+      /unable to replace resource[\s\S]*postgres-statefulset[\s\S]*marked for protection/,
+    );
+    expect((await world.kube.get(sts())).metadata.uid).toBe(before);
+  });
+
+  it("staging: the resize runbook (PVCs grown, StatefulSet deleted with --cascade=orphan, up --refresh) keeps pods and PVCs", async () => {
+    const ns = namespaceOf("staging");
+    const before = {
+      sts: (await world.kube.get(sts())).metadata.uid,
+      pods: await uids("Pod"),
+      pvcs: await uids("PersistentVolumeClaim"),
+    };
+    expect(before.pods.length).toBeGreaterThan(0);
+    // 1. Grow each PVC (its StorageClass allows expansion): kubectl patch pvc ...
+    for (const pvc of before.pvcs.map((p) => p.split("=")[0] as string)) {
+      await world.kube.mergePatch(objectPath("v1", "PersistentVolumeClaim", pvc, ns), {
+        spec: { resources: { requests: { storage: "20Gi" } } },
+      });
+    }
+    // 2. kubectl delete statefulset n8n-postgres --cascade=orphan: the pods keep running.
+    await world.kube.json("DELETE", sts(), { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Orphan" });
+    await waitFor("the StatefulSet gone", async () => ((await world.kube.find(sts())) ? undefined : true));
+    // 3. pulumi up --refresh with the new size (already in config): the refresh drops the missing
+    //    StatefulSet from the state, the up creates it with the new template, and it adopts the pods.
+    await staging().up(["--refresh"]);
+    const after = await world.kube.get(sts());
+    const events = (await world.kube.list(objectPath("v1", "Event", undefined, ns)))
+      .filter((e) => JSON.stringify(e.involvedObject ?? {}).includes(NAMES.postgres))
+      .map(
+        (e) =>
+          `${(e.involvedObject as { kind: string; name: string }).kind}/${(e.involvedObject as { name: string }).name} ${e.reason}: ${e.message}`,
+      );
+    const why = `${JSON.stringify(after.status)}\n${events.join("\n")}`;
+    expect(after.metadata.uid).not.toBe(before.sts);
+    expect(JSON.stringify(after.spec)).toContain('"storage":"20Gi"');
+    expect(await uids("Pod"), why).toEqual(before.pods);
+    expect(await uids("PersistentVolumeClaim")).toEqual(before.pvcs);
+    await waitFor("the new StatefulSet owns the pods", async () => {
+      const pods = await world.kube.list(objectPath("v1", "Pod", undefined, ns));
+      const owned = pods.filter((p) =>
+        p.metadata.ownerReferences?.some((o) => o.kind === "StatefulSet" && o.name === NAMES.postgres),
+      );
+      return owned.length === before.pods.length || undefined;
+    });
+    // The guard is still on, and nothing else is left to change.
+    const { deployment } = await staging().exportState();
+    expect(deployment.resources.find((r) => r.urn.endsWith("::n8n-postgres-statefulset"))?.protect).toBe(true);
+    const run = await staging().preview(["--expect-no-changes"], { allowFailure: true });
+    expect(run.code, run.stdout).toBe(0);
+  });
+});
+
 /** Polls an object's field while `during` runs; returns every value seen (in order, deduplicated). */
 async function watchField<T>(read: () => Promise<T>, during: () => Promise<unknown>, everyMs = 200): Promise<T[]> {
   const seen: T[] = [];
@@ -164,12 +231,27 @@ async function expectedChanges(stack: string, path: string, value: unknown) {
   const [section, field] = path.split(".") as [string, string];
   raw[section] = { ...(raw[section] ?? {}), [field]: value };
   const after = await runProgram(stack, raw);
-  const b = new Map(before.resources.filter((r) => r.custom).map((r) => [key(r), r]));
-  const a = new Map(after.resources.filter((r) => r.custom).map((r) => [key(r), r]));
+  // The mock runtime draws new random values (passwords, access keys) on every run: they are
+  // not a change, so both runs' generated values read the same.
+  const generated = new Set([...before.secretValues, ...after.secretValues]);
+  const redact = (v: unknown): unknown =>
+    typeof v === "string"
+      ? generated.has(v)
+        ? "<generated>"
+        : v
+      : Array.isArray(v)
+        ? v.map(redact)
+        : v && typeof v === "object"
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redact(x)]))
+          : v;
+  const inputsOf = (run: typeof before) =>
+    new Map(run.resources.filter((r) => r.custom).map((r) => [key(r), redact(r.inputs)]));
+  const b = inputsOf(before);
+  const a = inputsOf(after);
   return {
     create: [...a.keys()].filter((k) => !b.has(k)).sort(),
     delete: [...b.keys()].filter((k) => !a.has(k)).sort(),
-    update: [...a.keys()].filter((k) => b.has(k) && !isDeepStrictEqual(b.get(k)?.inputs, a.get(k)?.inputs)).sort(),
+    update: [...a.keys()].filter((k) => b.has(k) && !isDeepStrictEqual(b.get(k), a.get(k))).sort(),
   };
 }
 
@@ -361,73 +443,6 @@ describe.sequential("secrets in the engine's state", () => {
     const password = shown.stdout.trim();
     expect(password.length).toBeGreaterThanOrEqual(16);
     expect((await generatedSecretValues("prod")).map((v) => v.value)).toContain(password);
-  });
-});
-
-describe.sequential("immutable fields: a data volume's size", () => {
-  const sts = () => objectPath("apps/v1", "StatefulSet", NAMES.postgres, namespaceOf("staging"));
-  const uids = async (kind: "Pod" | "PersistentVolumeClaim") =>
-    (await world.kube.list(objectPath("v1", kind, undefined, namespaceOf("staging"))))
-      // The members and their volumes (n8n-postgres-0, pgdata-n8n-postgres-0), not the Jobs' pods.
-      .filter((o) => new RegExp(`^([a-z]+-)?${NAMES.postgres}-\\d+$`).test(o.metadata.name))
-      .map((o) => `${o.metadata.name}=${o.metadata.uid}`)
-      .sort();
-
-  it("staging: a new postgres.storageSize fails the preview (StatefulSet protected), and changes nothing", async () => {
-    const before = (await world.kube.get(sts())).metadata.uid;
-    await staging().configSet("n8n-cluster:postgres.storageSize", "20Gi", false, true);
-    const run = await staging().preview([], { allowFailure: true });
-    expect(run.code).not.toBe(0);
-    expect(run.stdout + run.stderr).toMatch(
-      /unable to replace resource[\s\S]*postgres-statefulset[\s\S]*marked for protection/,
-    );
-    expect((await world.kube.get(sts())).metadata.uid).toBe(before);
-  });
-
-  it("staging: the resize runbook (PVCs grown, StatefulSet deleted with --cascade=orphan, up --refresh) keeps pods and PVCs", async () => {
-    const ns = namespaceOf("staging");
-    const before = {
-      sts: (await world.kube.get(sts())).metadata.uid,
-      pods: await uids("Pod"),
-      pvcs: await uids("PersistentVolumeClaim"),
-    };
-    expect(before.pods.length).toBeGreaterThan(0);
-    // 1. Grow each PVC (its StorageClass allows expansion): kubectl patch pvc ...
-    for (const pvc of before.pvcs.map((p) => p.split("=")[0] as string)) {
-      await world.kube.mergePatch(objectPath("v1", "PersistentVolumeClaim", pvc, ns), {
-        spec: { resources: { requests: { storage: "20Gi" } } },
-      });
-    }
-    // 2. kubectl delete statefulset n8n-postgres --cascade=orphan: the pods keep running.
-    await world.kube.json("DELETE", sts(), { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Orphan" });
-    await waitFor("the StatefulSet gone", async () => ((await world.kube.find(sts())) ? undefined : true));
-    // 3. pulumi up --refresh with the new size (already in config): the refresh drops the missing
-    //    StatefulSet from the state, the up creates it with the new template, and it adopts the pods.
-    await staging().up(["--refresh"]);
-    const after = await world.kube.get(sts());
-    const events = (await world.kube.list(objectPath("v1", "Event", undefined, ns)))
-      .filter((e) => JSON.stringify(e.involvedObject ?? {}).includes(NAMES.postgres))
-      .map(
-        (e) =>
-          `${(e.involvedObject as { kind: string; name: string }).kind}/${(e.involvedObject as { name: string }).name} ${e.reason}: ${e.message}`,
-      );
-    const why = `${JSON.stringify(after.status)}\n${events.join("\n")}`;
-    expect(after.metadata.uid).not.toBe(before.sts);
-    expect(JSON.stringify(after.spec)).toContain('"storage":"20Gi"');
-    expect(await uids("Pod"), why).toEqual(before.pods);
-    expect(await uids("PersistentVolumeClaim")).toEqual(before.pvcs);
-    await waitFor("the new StatefulSet owns the pods", async () => {
-      const pods = await world.kube.list(objectPath("v1", "Pod", undefined, ns));
-      const owned = pods.filter((p) =>
-        p.metadata.ownerReferences?.some((o) => o.kind === "StatefulSet" && o.name === NAMES.postgres),
-      );
-      return owned.length === before.pods.length || undefined;
-    });
-    // The guard is still on, and nothing else is left to change.
-    const { deployment } = await staging().exportState();
-    expect(deployment.resources.find((r) => r.urn.endsWith("::n8n-postgres-statefulset"))?.protect).toBe(true);
-    const run = await staging().preview(["--expect-no-changes"], { allowFailure: true });
-    expect(run.code, run.stdout).toBe(0);
   });
 });
 
