@@ -122,7 +122,7 @@ describe.sequential("immutable fields: a data volume's size", () => {
     expect((await world.kube.get(sts())).metadata.uid).toBe(before);
   });
 
-  it("staging: the resize runbook (PVCs grown, StatefulSet deleted with --cascade=orphan, up --refresh) keeps pods and PVCs", async () => {
+  it("staging: the resize runbook (PVCs grown, StatefulSet deleted with --cascade=orphan, up --refresh) keeps the PVCs; members roll one by one", async () => {
     const ns = namespaceOf("staging");
     const before = {
       sts: (await world.kube.get(sts())).metadata.uid,
@@ -139,6 +139,8 @@ describe.sequential("immutable fields: a data volume's size", () => {
     // 2. kubectl delete statefulset n8n-postgres --cascade=orphan: the pods keep running.
     await world.kube.json("DELETE", sts(), { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Orphan" });
     await waitFor("the StatefulSet gone", async () => ((await world.kube.find(sts())) ? undefined : true));
+    // Orphaned, not deleted: the same members still run.
+    expect(await uids("Pod")).toEqual(before.pods);
     // 3. pulumi up --refresh with the new size (already in config): the refresh drops the missing
     //    StatefulSet from the state, the up creates it with the new template, and it adopts the pods.
     await staging().up(["--refresh"]);
@@ -152,8 +154,11 @@ describe.sequential("immutable fields: a data volume's size", () => {
     const why = `${JSON.stringify(after.status)}\n${events.join("\n")}`;
     expect(after.metadata.uid).not.toBe(before.sts);
     expect(JSON.stringify(after.spec)).toContain('"storage":"20Gi"');
-    expect(await uids("Pod"), why).toEqual(before.pods);
-    expect(await uids("PersistentVolumeClaim")).toEqual(before.pvcs);
+    // The volumes are the same PVCs. The members are then rolled one at a time, as for any change
+    // of their template: max_wal_size follows the volume size (components/postgres/spilo.ts).
+    expect(await uids("PersistentVolumeClaim"), why).toEqual(before.pvcs);
+    const rolled = events.filter((e) => /^StatefulSet\/n8n-postgres SuccessfulDelete: Delete Pod/.test(e));
+    expect(rolled.length, why).toBe(before.pods.length);
     await waitFor("the new StatefulSet owns the pods", async () => {
       const pods = await world.kube.list(objectPath("v1", "Pod", undefined, ns));
       const owned = pods.filter((p) =>
