@@ -7,8 +7,9 @@
 # (ENGINE_CACHE, default ~/.cache/n8n-cluster/engine) and skipped when its stamp matches. Each build
 # prints its time. A component that cannot be had fails the script with its module and version.
 #
-# Stand-ins (named so in the README): the random and aws providers cannot be built from modules here;
-# support/engine/providers/ has plugins for exactly the resource types the program registers.
+# Also installs moto (PyPI), the AWS API emulator behind the aws stand-in provider.
+# Stand-ins (named so in the README): the random and aws providers and the Node language host
+# (pulumi-language-nodejs) are not served by the proxy; support/engine/ has stand-ins for them.
 set -euo pipefail
 
 CACHE="${ENGINE_CACHE:-$HOME/.cache/n8n-cluster/engine}"

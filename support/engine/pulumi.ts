@@ -7,7 +7,7 @@
  * stand-in for the Node language host); `cli()` runs one that does not.
  */
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT, type Run, runCommand, scratchDir } from "../servers";
 import { ENGINE_BIN, engineBinary } from "./controlplane";
@@ -126,11 +126,6 @@ export class EngineStack {
   async configSet(key: string, value: string, secret = false, path = false): Promise<void> {
     const flags = [...(secret ? ["--secret"] : []), ...(path ? ["--path"] : [])];
     await this.cli(["config", "set", "--stack", this.stack, ...flags, key, value]);
-  }
-
-  /** Writes a file into the project directory (for example a changed Pulumi.<stack>.yaml). */
-  writeProjectFile(name: string, text: string): void {
-    writeFileSync(join(this.dir, name), text);
   }
 }
 
