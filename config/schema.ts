@@ -238,6 +238,16 @@ const oidcIssuer = z
   .string({ error: "must be a string" })
   .regex(/^[a-z0-9.-]+(\/[A-Za-z0-9._-]+)*$/, "must be the issuer host and path without https://");
 
+/**
+ * The opt-in that lifts a data store StatefulSet's `protect` (components/kubernetes/data-store.ts);
+ * one definition for PostgreSQL and Redis.
+ */
+const allowReplace = bool
+  .default(false)
+  .describe(
+    "let `pulumi up` replace the StatefulSet (deleted with propagation orphan, so its pods keep running) when a field Kubernetes cannot change in place changes (volume size or class); otherwise such a change fails the preview. To resize a volume, follow the README's runbook (PostgreSQL, Runbooks) instead",
+  );
+
 export const stackConfigSchema = strict({
   namespace: dnsLabel.default("n8n").describe("namespace the whole cluster lives in (created by the program)"),
   domain: hostname.describe("public DNS name of the editor, API and webhooks (required)"),
@@ -567,11 +577,7 @@ export const stackConfigSchema = strict({
       .describe("postgres_exporter sidecar image"),
     storageClass: dnsLabel.optional().describe("StorageClass of the data volumes (cluster default when unset)"),
     storageSize: memory.optional().describe("size of each data volume"),
-    allowReplace: bool
-      .default(false)
-      .describe(
-        "let `pulumi up` replace the StatefulSet when a field Kubernetes cannot change in place changes (volume size or class): its pods and volumes are kept (README: Resizing a data volume); otherwise such a change fails the preview",
-      ),
+    allowReplace: allowReplace,
     maxConnections: int(20, 10_000).optional().describe("max_connections; derived from the n8n pool budget when unset"),
     patroni: section({
       ttl: int(10, 600).default(30).describe("leader key TTL; failover takes about ttl + loopWait"),
@@ -697,11 +703,7 @@ export const stackConfigSchema = strict({
       .describe("redis_exporter sidecar image"),
     storageClass: dnsLabel.optional().describe("StorageClass of the AOF volume"),
     storageSize: memory.optional().describe("size of the AOF volume"),
-    allowReplace: bool
-      .default(false)
-      .describe(
-        "let `pulumi up` replace the StatefulSet when a field Kubernetes cannot change in place changes (volume size or class): its pod and volume are kept (README: Resizing a data volume); otherwise such a change fails the preview",
-      ),
+    allowReplace: allowReplace,
     maxmemory: memory.optional().describe("maxmemory; 80 % of the memory limit when unset"),
     resources,
   }),
