@@ -7,7 +7,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { childrenOf } from "./children";
-import { ingressProps, N8nIngress } from "./ingress";
+import { edgeProps } from "./edge";
+import { N8nGateway } from "./gateway";
+import { N8nIngress } from "./ingress";
 import { partContext } from "./kubernetes/context";
 import { monitoringProps, N8nMonitoring } from "./monitoring";
 import { N8nMain, N8nWebhooks, N8nWorkers, n8nProps } from "./n8n";
@@ -95,9 +97,11 @@ export class N8nCluster extends pulumi.ComponentResource {
     new N8nWorkers(`${name}-workers`, n8n, afterMain);
     if (config.webhooks.enabled) new N8nWebhooks(`${name}-webhooks`, n8n, afterMain);
     new N8nMonitoring(`${name}-monitoring`, monitoringProps(config, args.namespace), child());
-    if (config.ingress.enabled) {
-      new N8nIngress(`${name}-ingress`, ingressProps(config, args.namespace), child());
-    }
+    // The edge: Gateway API routes, Ingress objects, or both while DNS moves (edge.keepIngress).
+    const edge = edgeProps(config, args.namespace);
+    const { gateway, ingress } = config.edge;
+    if (gateway) new N8nGateway(`${name}-gateway`, { ...edge, gateway }, child());
+    if (ingress) new N8nIngress(`${name}-ingress`, { ...edge, ingress }, child());
 
     this.url = pulumi.output(`https://${config.domain}/`);
     this.secretNames = secrets.secretNames;

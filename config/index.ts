@@ -3,6 +3,7 @@
  * `parseStackConfig` is pure and throws ConfigError with every problem at once.
  */
 
+import { movedKeyProblems } from "./edge";
 import { ConfigError, problemsFromZod } from "./errors";
 import { resolveConfig, type StackConfig } from "./resolve";
 import { checkRules } from "./rules";
@@ -13,6 +14,8 @@ export type { StackConfig } from "./resolve";
 export { MIN_ENCRYPTION_KEY_LENGTH, SECRET_KEYS, type SecretKey, stackConfigSchema } from "./schema";
 
 export function parseStackConfig(stack: string, raw: unknown): StackConfig {
+  const moved = movedKeyProblems(raw);
+  if (moved.length > 0) throw new ConfigError(stack, moved);
   const parsed = stackConfigSchema.safeParse(raw ?? {}, { reportInput: true });
   if (!parsed.success) throw new ConfigError(stack, problemsFromZod(parsed.error, raw));
   const config = resolveConfig(stack, parsed.data);

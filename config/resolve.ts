@@ -17,6 +17,7 @@ import {
   type SecretRef,
   type SecretRefs,
 } from "../components/kubernetes/names";
+import { resolveEdge } from "./edge";
 import { type Resources, SIZE_PRESETS } from "./presets";
 import { formatMemory, memoryBytes } from "./quantity";
 import type { ParsedConfig } from "./schema";
@@ -334,7 +335,7 @@ export function resolveConfig(stack: string, parsed: ParsedConfig) {
     n8nConnections,
     postgres,
     redis,
-    ingress: parsed.ingress,
+    edge: resolveEdge(parsed.edge, parsed.namespace),
     network: parsed.network,
     monitoring: {
       ...parsed.monitoring,

@@ -4,6 +4,7 @@
  */
 
 import { EXTERNAL_SECRET, type ExternalValue } from "../components/kubernetes/names";
+import { edgeProblems } from "./edge";
 import { escapeHatchProblems } from "./escape-hatches";
 import { cpuCores, memoryBytes } from "./quantity";
 import { HARD_DELETE_BUFFER_HOURS, minimumExpireDays, RESERVED_CONNECTIONS, type StackConfig } from "./resolve";
@@ -324,12 +325,7 @@ export const RULES: Rule[] = [
       value: true,
       message: "needs postgres.archive.enabled: the dump bucket and its IAM are made with the archive's",
     }),
-  (c) =>
-    when(c.ingress.createClusterIssuer && !c.ingress.acmeEmail, {
-      path: "ingress.acmeEmail",
-      value: undefined,
-      message: "is required when ingress.createClusterIssuer is true (ACME registration needs a contact)",
-    }),
+  (c) => edgeProblems(c.edge),
   (c) =>
     when(c.production && c.workers.minReplicas < 2, {
       path: "workers.minReplicas",

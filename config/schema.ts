@@ -707,17 +707,86 @@ export const stackConfigSchema = strict({
     maxmemory: memory.optional().describe("maxmemory; 80 % of the memory limit when unset"),
     resources,
   }),
-  ingress: section({
-    enabled: bool.default(true).describe("create the Ingress"),
-    className: dnsLabel.default("nginx").describe("ingressClassName"),
+  edge: section({
+    kind: oneOf(["gateway", "ingress", "none"])
+      .default("gateway")
+      .describe(
+        "the public entry: Gateway API HTTPRoutes, Ingress objects (what earlier releases rendered; set it to keep them), or none",
+      ),
+    keepIngress: bool
+      .default(false)
+      .describe(
+        "with kind gateway: keep the Ingress objects too, so both edges serve while DNS moves (migration runbook)",
+      ),
     clusterIssuer: dnsLabel.default("letsencrypt-prod").describe("cert-manager ClusterIssuer for the TLS certificate"),
-    createClusterIssuer: bool.default(false).describe("also create that ClusterIssuer (ACME HTTP-01); needs acmeEmail"),
+    createClusterIssuer: bool
+      .default(false)
+      .describe("also create that ClusterIssuer (ACME HTTP-01 through this edge); needs acmeEmail"),
     acmeEmail: z.email({ error: "must be an e-mail address" }).optional().describe("ACME account e-mail"),
     acmeServer: z.url({ error: "must be a URL" }).default(LETS_ENCRYPT_PRODUCTION).describe("ACME directory URL"),
-    rateLimitRps: int(1, 10_000).default(20).describe("requests per second per client IP (ingress-nginx)"),
-    bodySizeMb: int(1, 1024).default(16).describe("largest request body in MB"),
-    proxyTimeoutSeconds: int(1, 3600).default(300).describe("proxy read/send timeout"),
-    allowlistCidrs: z.array(cidr).default([]).describe("client CIDRs allowed in; empty allows everyone"),
+    allowlistCidrs: z
+      .array(cidr)
+      .default([])
+      .describe("client CIDRs allowed to the editor and API (production endpoints stay open); empty allows everyone"),
+    rateLimitRps: int(1, 10_000)
+      .optional()
+      .describe(
+        "requests per second per client IP; 20 where the implementation enforces one (envoy-gateway, ingress-nginx), refused elsewhere",
+      ),
+    bodySizeMb: int(1, 1024)
+      .optional()
+      .describe("largest request body in MB (413 above it); 16 where enforced (envoy-gateway, ingress-nginx)"),
+    proxyTimeoutSeconds: int(1, 3600)
+      .optional()
+      .describe(
+        "longest a production request may take (Gateway: HTTPRoute timeouts.request; ingress-nginx: read/send timeout); 300 where enforced",
+      ),
+    gateway: section({
+      implementation: oneOf(["envoy-gateway", "generic"])
+        .default("envoy-gateway")
+        .describe(
+          "the Gateway API implementation: envoy-gateway gets its policy objects for the limits; generic renders Core objects only",
+        ),
+      className: dnsLabel
+        .optional()
+        .describe("GatewayClass of the program's own Gateway; eg (Envoy Gateway's quickstart class) when unset"),
+      parentRef: strict({
+        name: dnsLabel.describe("the Gateway's name"),
+        namespace: dnsLabel.describe("its namespace"),
+        sectionName: dnsLabel
+          .optional()
+          .describe("its HTTPS listener; every listener whose hostname matches when unset"),
+      })
+        .optional()
+        .describe("a platform team's Gateway to attach the routes to, instead of creating the program's own"),
+      certificate: bool
+        .default(true)
+        .describe(
+          "with parentRef: issue a Certificate for the domain into the Secret n8n-tls, and let that Gateway read it (ReferenceGrant)",
+        ),
+      dataPlane: section({
+        namespace: dnsLabel
+          .optional()
+          .describe(
+            "namespace of the Gateway's proxy pods (NetworkPolicies admit them); envoy-gateway: envoy-gateway-system; required for generic",
+          ),
+        podLabels: z
+          .record(z.string(), z.string())
+          .optional()
+          .describe(
+            "labels of those pods; envoy-gateway: its owning-gateway labels; every pod of the namespace when unset",
+          ),
+      }),
+    }),
+    ingress: section({
+      className: dnsLabel.default("nginx").describe("ingressClassName"),
+      controller: oneOf(["ingress-nginx", "other"])
+        .default("ingress-nginx")
+        .describe(
+          "the controller behind that class: ingress-nginx gets its annotations for the limits; other gets none",
+        ),
+      controllerNamespace: dnsLabel.default("ingress-nginx").describe("namespace of the ingress controller's pods"),
+    }),
   }),
   network: section({
     egress: section({
@@ -745,7 +814,6 @@ export const stackConfigSchema = strict({
       .min(1, "must list at least one CIDR")
       .default(["0.0.0.0/0"])
       .describe("S3 and STS endpoints Postgres, the dump job and (object storage on AWS) n8n reach on 443"),
-    ingressControllerNamespace: dnsLabel.default("ingress-nginx").describe("namespace of the ingress controller"),
     prometheusNamespace: dnsLabel.default("monitoring").describe("namespace of Prometheus"),
     kedaNamespace: dnsLabel.default("keda").describe("namespace of the KEDA operator (workers.queueScaling keda)"),
     dns: section({

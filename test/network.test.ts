@@ -134,7 +134,20 @@ function actorsOf(config: StackConfig, run: StackRun): Actors {
   }
   add("rogue-in-namespace", ns, { app: "debug" });
   add("acme-solver", ns, { "acme.cert-manager.io/http01-solver": "true" });
-  add("ingress-controller", config.network.ingressControllerNamespace, { "app.kubernetes.io/name": "ingress-nginx" });
+  // The edge's proxy pods: Envoy Gateway's for the Gateway edge, the ingress controller's otherwise;
+  // a proxy of another Gateway in the same namespace must not get in.
+  const gateway = config.edge.gateway;
+  if (gateway) {
+    const dp = gateway.dataPlane;
+    add("edge-proxy", dp.namespace, { "app.kubernetes.io/name": "envoy", ...dp.podLabels });
+    add("other-gateway-proxy", dp.namespace, {
+      "app.kubernetes.io/name": "envoy",
+      "gateway.envoyproxy.io/owning-gateway-name": "other",
+      "gateway.envoyproxy.io/owning-gateway-namespace": "other",
+    });
+  } else if (config.edge.ingress) {
+    add("edge-proxy", config.edge.ingress.controllerNamespace, { "app.kubernetes.io/name": "ingress-nginx" });
+  }
   add("prometheus", config.network.prometheusNamespace, { "app.kubernetes.io/name": "prometheus" });
   add("kube-dns", config.network.dns.namespace, config.network.dns.podLabels);
   add("keda-operator", config.network.kedaNamespace, { app: "keda-operator" });
@@ -265,7 +278,7 @@ describe.each(["staging", "prod"])("stack %s: the full flow matrix", (stack) => 
   });
 
   it("every intended flow is open", () => {
-    expect(can("ingress-controller", "n8n-main", PORTS.n8n)).toBe(true);
+    expect(can("edge-proxy", "n8n-main", PORTS.n8n)).toBe(true);
     expect(can("n8n-main", "postgres-primary", PORTS.postgres)).toBe(true);
     expect(can("n8n-worker", "postgres-primary", PORTS.postgres)).toBe(true);
     expect(can("n8n-worker", "n8n-redis", PORTS.redis)).toBe(true);
@@ -281,8 +294,8 @@ describe.each(["staging", "prod"])("stack %s: the full flow matrix", (stack) => 
     expect(can("prometheus", "n8n-worker", PORTS.n8n)).toBe(true);
     expect(can("prometheus", "postgres-primary", PORTS.patroni)).toBe(true);
     expect(can("prometheus", "n8n-redis", PORTS.redisExporter)).toBe(true);
-    // cert-manager's HTTP-01 solver answers the challenge through the ingress controller.
-    expect(can("ingress-controller", "acme-solver", 8089)).toBe(true);
+    // cert-manager's HTTP-01 solver answers the challenge through the edge's proxy.
+    expect(can("edge-proxy", "acme-solver", 8089)).toBe(true);
   });
 
   it("and nothing else: the flows that must stay closed", () => {
@@ -299,21 +312,26 @@ describe.each(["staging", "prod"])("stack %s: the full flow matrix", (stack) => 
     ] as const) {
       expect(can("n8n-redis", to, port), `redis -> ${to}`).toBe(false);
     }
-    // The ingress controller reaches n8n's HTTP port only on main and webhook processors.
-    expect(can("ingress-controller", "postgres-primary", PORTS.postgres)).toBe(false);
-    expect(can("ingress-controller", "n8n-worker", PORTS.n8n)).toBe(false);
-    expect(can("ingress-controller", "n8n-redis", PORTS.redis)).toBe(false);
+    // The edge's proxy reaches n8n's HTTP port only on main and webhook processors; another
+    // Gateway's proxy in the same namespace reaches nothing.
+    if (config.edge.gateway) {
+      expect(can("other-gateway-proxy", "n8n-main", PORTS.n8n)).toBe(false);
+      expect(can("other-gateway-proxy", "acme-solver", 8089)).toBe(false);
+    }
+    expect(can("edge-proxy", "postgres-primary", PORTS.postgres)).toBe(false);
+    expect(can("edge-proxy", "n8n-worker", PORTS.n8n)).toBe(false);
+    expect(can("edge-proxy", "n8n-redis", PORTS.redis)).toBe(false);
     // Nothing outside the namespace reaches the database.
-    for (const from of ["other-namespace", "ingress-controller", "prometheus", "kube-dns", "keda-operator"]) {
+    for (const from of ["other-namespace", "edge-proxy", "prometheus", "kube-dns", "keda-operator"]) {
       expect(can(from, "postgres-primary", PORTS.postgres), from).toBe(false);
     }
     // Workflows cannot reach private ranges, the cloud metadata service, or the task broker of another pod.
     expect(can("n8n-worker", "private-host", 443)).toBe(false);
     expect(can("n8n-worker", "cloud-metadata", 80)).toBe(false);
     expect(can("n8n-worker", "n8n-main", PORTS.runnerBroker)).toBe(false);
-    // The solver is reachable from the controller only, on its port only.
+    // The solver is reachable from the edge's proxy only, on its port only.
     expect(can("other-namespace", "acme-solver", 8089)).toBe(false);
-    expect(can("ingress-controller", "acme-solver", 80)).toBe(false);
+    expect(can("edge-proxy", "acme-solver", 80)).toBe(false);
     // A stray pod in the namespace gets nothing but DNS.
     expect(can("rogue-in-namespace", "postgres-primary", PORTS.postgres)).toBe(false);
     expect(can("rogue-in-namespace", "n8n-redis", PORTS.redis)).toBe(false);

@@ -69,7 +69,7 @@ function deployment(
 }
 
 describe("the pack", () => {
-  it("has the fifteen required policies (plus the exemptions report), each described with remediation", () => {
+  it("has the sixteen required policies (plus the exemptions report), each described with remediation", () => {
     expect(policies.map((p) => p.name)).toEqual([
       "n8n-encryption-key-from-secret",
       "encryption-key-secret-source",
@@ -82,6 +82,7 @@ describe("the pack", () => {
       "hpa-sane",
       "s3-buckets-secure",
       "ingress-tls",
+      "gateway-http-redirects",
       "namespace-default-deny",
       "pdb-for-replicated",
       "no-loadbalancer-or-nodeport",
@@ -252,6 +253,51 @@ describe("resource policies: pass and violate", () => {
     ]);
   });
 
+  it("10 TLS and hostnames on every Gateway listener and HTTPRoute", async () => {
+    const gateway = (listeners: unknown[]) => ({
+      type: "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+      name: "g",
+      inputs: { spec: { gatewayClassName: "eg", listeners } },
+    });
+    const https = {
+      name: "https",
+      protocol: "HTTPS",
+      port: 443,
+      hostname: "a.example.com",
+      tls: { mode: "Terminate", certificateRefs: [{ name: "t" }] },
+    };
+    const http = { name: "http", protocol: "HTTP", port: 80, hostname: "a.example.com" };
+    expect((await validateResource(ingressTls, gateway([https, http]))).violations).toEqual([]);
+    expect((await validateResource(ingressTls, gateway([http]))).violations).toEqual([
+      "no HTTPS listener",
+      "host a.example.com is served over HTTP only",
+    ]);
+    expect(
+      (
+        await validateResource(
+          ingressTls,
+          gateway([
+            { ...https, hostname: undefined, tls: { mode: "Passthrough" } },
+            { ...https, name: "b", tls: {} },
+          ]),
+        )
+      ).violations,
+    ).toEqual([
+      "listener https has no hostname: it serves any host, and no certificate can cover that",
+      "listener https does not terminate TLS",
+      "listener b has no certificateRef",
+    ]);
+    const route = (spec: Record<string, unknown>) => ({
+      type: "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
+      name: "r",
+      inputs: { spec },
+    });
+    expect((await validateResource(ingressTls, route({ hostnames: ["a.example.com"] }))).violations).toEqual([]);
+    expect((await validateResource(ingressTls, route({}))).violations).toEqual([
+      "an HTTPRoute without hostnames serves every host of its Gateway's listeners",
+    ]);
+  });
+
   it("13 no LoadBalancer or NodePort Services", async () => {
     const svc = (type: string) => ({ type: "kubernetes:core/v1:Service", name: "s", inputs: { spec: { type } } });
     expect((await validateResource(noExternalServices, svc("ClusterIP"))).violations).toEqual([]);
@@ -365,11 +411,19 @@ describe.each(["staging", "prod"])("stack %s under the whole pack", (stack) => {
         ),
     ],
     [
-      "an Ingress without TLS",
+      "a Gateway HTTPS listener without its certificate",
       "ingress-tls",
       (rs) =>
-        mutate(rs, isNamed("kubernetes:networking.k8s.io/v1:Ingress", "n8n-main"), (i) => {
-          delete i.spec.tls;
+        mutate(rs, isNamed("kubernetes:gateway.networking.k8s.io/v1:Gateway", "n8n"), (i) => {
+          delete i.spec.listeners[0].tls.certificateRefs;
+        }),
+    ],
+    [
+      "an HTTPRoute that serves the editor over plain HTTP",
+      "gateway-http-redirects",
+      (rs) =>
+        mutate(rs, isNamed("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "n8n-main"), (i) => {
+          i.spec.parentRefs[0].sectionName = "http";
         }),
     ],
     [

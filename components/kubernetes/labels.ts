@@ -19,6 +19,7 @@ export type ComponentName =
   | "redis"
   | "network"
   | "ingress"
+  | "gateway"
   | "monitoring";
 
 /** The software a component's pods run: each part is labelled with its own version. */
@@ -70,6 +71,7 @@ const APP_NAMES: Record<ComponentName, AppName> = {
   redis: "redis",
   network: "n8n",
   ingress: "n8n",
+  gateway: "n8n",
   monitoring: "n8n",
 };
 

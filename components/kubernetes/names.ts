@@ -48,6 +48,12 @@ export const NAMES = {
   postgresCa: "n8n-postgres-ca",
   postgresTls: "n8n-postgres-tls",
   redis: "n8n-redis",
+  /** The edge: the program's own Gateway, the HTTPRoutes and Ingresses (editor and production endpoints), the TLS Secret. */
+  gateway: "n8n",
+  editorRoute: "n8n-main",
+  productionRoute: "n8n-webhooks",
+  redirectRoute: "n8n-https-redirect",
+  tls: "n8n-tls",
 } as const;
 
 /** Database role names; passwords live in SECRETS.postgres. */

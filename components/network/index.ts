@@ -65,8 +65,8 @@ export interface NetworkProps {
   /** Namespace, instance (pods are selected by it), and n8n's version as the version label. */
   readonly ctx: PartContext;
   readonly network: StackConfig["network"];
-  /** cert-manager's HTTP-01 solver must be reachable when the program makes Ingresses. */
-  readonly ingressEnabled: boolean;
+  /** The edges that render: their proxy pods reach n8n, and cert-manager's HTTP-01 solver. */
+  readonly edge: StackConfig["edge"];
   /** KEDA reads the queue length from Redis when it scales the workers. */
   readonly kedaScaling: boolean;
   /** External PostgreSQL or Redis: n8n reaches their addresses, and the in-cluster flows go. */
@@ -79,7 +79,7 @@ export function networkProps(config: StackConfig, namespace: Input<string>): Net
   return {
     ctx: partContext(config, "n8n", namespace),
     network: config.network,
-    ingressEnabled: config.ingress.enabled,
+    edge: config.edge,
     kedaScaling: config.workers.queueScaling === "keda",
     connections: config.connections,
     objectStorage: config.objectStorage,
@@ -99,6 +99,39 @@ function objectStorageFlow(net: NetworkProps["network"], o: NonNullable<NetworkP
   const given = o.host.split(":")[1];
   const port = given ? Number(given) : o.protocol === "https" ? 443 : 80;
   return externalServer("n8n-to-object-storage", { cidrs: o.cidrs, port });
+}
+
+/**
+ * Each edge's proxy pods reach main and the webhook processors, and cert-manager's HTTP-01 solver
+ * (which cert-manager runs in this namespace, beside the Ingress or the solver's HTTPRoute).
+ */
+function edgeFlows(edge: StackConfig["edge"]): Flow[] {
+  const sources: [string, Endpoint][] = [
+    ...(edge.ingress
+      ? [["ingress", { kind: "namespace", namespace: edge.ingress.controllerNamespace }] as [string, Endpoint]]
+      : []),
+    ...(edge.gateway
+      ? [
+          [
+            "gateway",
+            {
+              kind: "namespace",
+              namespace: edge.gateway.dataPlane.namespace,
+              podLabels: edge.gateway.dataPlane.podLabels,
+            },
+          ] as [string, Endpoint],
+        ]
+      : []),
+  ];
+  return sources.flatMap(([name, from]) => [
+    { name: `${name}-to-n8n`, from, to: pods("main", "webhook"), ports: tcp(PORTS.n8n) },
+    {
+      name: `${name}-to-acme-solver`,
+      from,
+      to: { kind: "labelled", labels: { [ACME_SOLVER_LABEL]: "true" } },
+      ports: tcp(ACME_SOLVER_PORT),
+    },
+  ]);
 }
 
 export function networkFlows(props: NetworkProps): Flow[] {
@@ -148,23 +181,7 @@ export function networkFlows(props: NetworkProps): Flow[] {
         { port: PORTS.dns, protocol: "TCP" },
       ],
     },
-    {
-      name: "ingress-to-n8n",
-      from: { kind: "namespace", namespace: net.ingressControllerNamespace },
-      to: pods("main", "webhook"),
-      ports: tcp(PORTS.n8n),
-    },
-    ...(props.ingressEnabled
-      ? [
-          {
-            // cert-manager runs its HTTP-01 solver in the Ingress's namespace; the controller must reach it.
-            name: "ingress-to-acme-solver",
-            from: { kind: "namespace", namespace: net.ingressControllerNamespace } as Endpoint,
-            to: { kind: "labelled", labels: { [ACME_SOLVER_LABEL]: "true" } } as Endpoint,
-            ports: tcp(ACME_SOLVER_PORT),
-          },
-        ]
-      : []),
+    ...edgeFlows(props.edge),
     ...(db.external ? [externalServer("n8n-to-postgres", db)] : inClusterPostgres),
     ...(queue.external
       ? [externalServer("n8n-to-redis", queue)]

@@ -141,4 +141,12 @@ const PLURALS: Record<string, string> = {
   ClusterSecretStore: "clustersecretstores",
   Endpoints: "endpoints",
   Policy: "policies",
+  GatewayClass: "gatewayclasses",
+  EnvoyProxy: "envoyproxies",
+  ValidatingAdmissionPolicy: "validatingadmissionpolicies",
+  ValidatingAdmissionPolicyBinding: "validatingadmissionpolicybindings",
+  SecurityPolicy: "securitypolicies",
+  BackendTrafficPolicy: "backendtrafficpolicies",
+  ClientTrafficPolicy: "clienttrafficpolicies",
+  EnvoyPatchPolicy: "envoypatchpolicies",
 };

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HITL_SUFFIXES, N8N_ENDPOINTS } from "../../components/ingress";
+import { HITL_SUFFIXES, N8N_ENDPOINTS } from "../../components/edge";
 import {
   formWorkflow,
   importAndPublish,
