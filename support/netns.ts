@@ -7,7 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomInt } from "node:crypto";
-import { createConnection, createServer, type Server as NetServer } from "node:net";
+import { Server, waitFor } from "./servers";
 
 export interface Netns {
   name: string;
@@ -66,20 +66,39 @@ export function createNetns(prefix: string, extraHostAddresses = 0): Netns {
   };
 }
 
-/** A TCP relay: accepts on host:port and pipes each connection to target (a loopback server). */
-export function relay(host: string, port: number, target: { host: string; port: number }): Promise<NetServer> {
-  const server = createServer((client) => {
-    const upstream = createConnection(target);
-    client.pipe(upstream).pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("error", close);
-    upstream.on("error", close);
-  });
-  return new Promise((done, fail) => {
-    server.once("error", fail);
-    server.listen(port, host, () => done(server));
-  });
+const RELAY = `
+const net = require("node:net");
+const [host, port, toHost, toPort] = process.argv.slice(1);
+net.createServer((client) => {
+  const upstream = net.createConnection({ host: toHost, port: Number(toPort) });
+  client.pipe(upstream).pipe(client);
+  const close = () => { client.destroy(); upstream.destroy(); };
+  client.on("error", close);
+  upstream.on("error", close);
+}).listen(Number(port), host, () => console.log("listening"));
+`;
+
+/**
+ * A TCP relay in a process of its own (so that a test blocked in spawnSync does not stall the
+ * traffic through it): accepts on host:port and pipes each connection to target.
+ */
+export async function relay(host: string, port: number, target: { host: string; port: number }): Promise<Server> {
+  const server = new Server(`relay-${host}-${port}`, process.execPath, [
+    "-e",
+    RELAY,
+    host,
+    String(port),
+    target.host,
+    String(target.port),
+  ]);
+  await waitFor(
+    `relay ${host}:${port}`,
+    () =>
+      server.alive
+        ? server.output.includes("listening") || undefined
+        : Promise.reject(new Error(server.output.join("\n"))),
+    15_000,
+    100,
+  );
+  return server;
 }

@@ -11,7 +11,6 @@
  * EndpointSlices the test writes for the n8n processes (no kubelet runs them).
  */
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import type { Server as NetServer } from "node:net";
 import { join } from "node:path";
 import { createNetns, type Netns, relay } from "../netns";
 import { runCommand, Server, scratchDir, waitFor } from "../servers";
@@ -69,11 +68,11 @@ export async function startEnvoyGateway(
 ): Promise<EnvoyGateway> {
   const dir = scratchDir("envoy-gateway");
   const netns = createNetns("eg", options.hostAddresses ?? 0);
-  const relays: NetServer[] = [];
+  const relays: Server[] = [];
   let server: Server | undefined;
   const stop = async () => {
     await server?.stop(15_000);
-    for (const r of relays) r.close();
+    for (const r of relays) await r.stop(2_000);
     netns.remove();
   };
   try {
