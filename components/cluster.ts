@@ -7,7 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { childrenOf } from "./children";
-import { edgeProps } from "./edge";
+import { EDGE_COMPONENTS, edgeProps, issuerAlias } from "./edge";
 import { N8nGateway } from "./gateway";
 import { N8nIngress } from "./ingress";
 import { partContext } from "./kubernetes/context";
@@ -100,8 +100,20 @@ export class N8nCluster extends pulumi.ComponentResource {
     // The edge: Gateway API routes, Ingress objects, or both while DNS moves (edge.keepIngress).
     const edge = edgeProps(config, args.namespace);
     const { gateway, ingress } = config.edge;
-    if (gateway) new N8nGateway(`${name}-gateway`, { ...edge, gateway }, child());
-    if (ingress) new N8nIngress(`${name}-ingress`, { ...edge, ingress }, child());
+    if (gateway) {
+      new N8nGateway(
+        `${name}-${EDGE_COMPONENTS.gateway.suffix}`,
+        { ...edge, gateway, issuerAlias: issuerAlias(name, this, "ingress") },
+        child(),
+      );
+    }
+    if (ingress) {
+      new N8nIngress(
+        `${name}-${EDGE_COMPONENTS.ingress.suffix}`,
+        { ...edge, ingress, issuerAlias: issuerAlias(name, this, "gateway") },
+        child(),
+      );
+    }
 
     this.url = pulumi.output(`https://${config.domain}/`);
     this.secretNames = secrets.secretNames;

@@ -4,6 +4,7 @@
  * which go to main, the TLS Secret, and the ACME ClusterIssuer. components/gateway.ts and
  * components/ingress.ts turn it into their API's objects.
  */
+import { type Alias, createUrn, type Input, type Resource } from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import { type PartContext, partContext } from "./kubernetes/context";
 import { labels } from "./kubernetes/labels";
@@ -57,7 +58,7 @@ export interface EdgeProps {
   readonly webhooksEnabled: boolean;
 }
 
-export function edgeProps(config: StackConfig, namespace: string | import("@pulumi/pulumi").Input<string>): EdgeProps {
+export function edgeProps(config: StackConfig, namespace: Input<string>): EdgeProps {
   return {
     ctx: partContext(config, "n8n", namespace),
     domain: config.domain,
@@ -70,18 +71,27 @@ export function edgeProps(config: StackConfig, namespace: string | import("@pulu
 export const productionService = (props: EdgeProps) => (props.webhooksEnabled ? NAMES.webhook : NAMES.main);
 
 /**
- * ACME ClusterIssuer with the HTTP-01 solver on the edge that renders: an HTTPRoute on the
- * Gateway's HTTP listener (cert-manager's gatewayHTTPRoute solver), else an Ingress of the class.
+ * Which edge owns the certificate and the ClusterIssuer: the Ingress while it renders (during a
+ * migration DNS still points at it, so HTTP-01 challenges reach it, and the Gateway serves the same
+ * Secret n8n-tls meanwhile), else the Gateway.
+ */
+export const tlsOwner = (edge: StackConfig["edge"]): "ingress" | "gateway" | undefined =>
+  edge.ingress ? "ingress" : edge.gateway ? "gateway" : undefined;
+
+/**
+ * ACME ClusterIssuer with the HTTP-01 solver on the edge that owns TLS: an Ingress of the class,
+ * or an HTTPRoute on the Gateway's HTTP listener (cert-manager's gatewayHTTPRoute solver).
  */
 export function clusterIssuerObject(props: EdgeProps) {
   const e = props.edge;
-  const solver = e.gateway
-    ? { http01: { gatewayHTTPRoute: { parentRefs: [{ kind: "Gateway", ...e.gateway.acmeParentRef }] } } }
-    : { http01: { ingress: { ingressClassName: e.ingress?.className } } };
+  const solver =
+    tlsOwner(e) === "gateway"
+      ? { http01: { gatewayHTTPRoute: { parentRefs: [{ kind: "Gateway", ...e.gateway?.acmeParentRef }] } } }
+      : { http01: { ingress: { ingressClassName: e.ingress?.className } } };
   return {
     apiVersion: "cert-manager.io/v1",
     kind: "ClusterIssuer",
-    metadata: { name: e.clusterIssuer, labels: labels(props.ctx, e.gateway ? "gateway" : "ingress") },
+    metadata: { name: e.clusterIssuer, labels: labels(props.ctx, tlsOwner(e) === "gateway" ? "gateway" : "ingress") },
     spec: {
       acme: {
         server: e.acmeServer,
@@ -91,4 +101,20 @@ export function clusterIssuerObject(props: EdgeProps) {
       },
     },
   };
+}
+
+/** The components of the two edges, as cluster.ts names them: the ClusterIssuer moves between them. */
+export const EDGE_COMPONENTS = {
+  gateway: { suffix: "gateway", type: "n8n-cluster:gateway:N8nGateway" },
+  ingress: { suffix: "ingress", type: "n8n-cluster:ingress:N8nIngress" },
+} as const;
+
+/**
+ * The ClusterIssuer's alias in the other edge's component, so that moving TLS between the edges
+ * (the migration's last step, or its rollback) is a rename in the state, not a delete and create
+ * of a cluster-scoped object with the same name (which would delete it after the create).
+ */
+export function issuerAlias(cluster: string, parent: Resource, other: keyof typeof EDGE_COMPONENTS): Alias {
+  const c = EDGE_COMPONENTS[other];
+  return { name: `${cluster}-${c.suffix}-clusterissuer`, parent: createUrn(`${cluster}-${c.suffix}`, c.type, parent) };
 }

@@ -13,7 +13,14 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { enforces, type GatewayEdge } from "../config/edge";
 import { childrenOf } from "./children";
-import { clusterIssuerObject, type EdgeProps, productionEdgePaths, productionService } from "./edge";
+import {
+  clusterIssuerObject,
+  EDGE_COMPONENTS,
+  type EdgeProps,
+  productionEdgePaths,
+  productionService,
+  tlsOwner,
+} from "./edge";
 import { labels } from "./kubernetes/labels";
 import { NAMES, PORTS } from "./kubernetes/names";
 
@@ -41,7 +48,13 @@ export function gatewayObject(props: EdgeProps, own: NonNullable<GatewayEdge["ow
   return {
     apiVersion: `${GATEWAY_API}/v1`,
     kind: "Gateway",
-    metadata: meta(props, own.name, { "cert-manager.io/cluster-issuer": props.edge.clusterIssuer }),
+    // While the Ingress still renders (a migration), its Certificate keeps n8n-tls issued; the
+    // Gateway takes the issuer annotation when it owns TLS.
+    metadata: meta(
+      props,
+      own.name,
+      tlsOwner(props.edge) === "gateway" ? { "cert-manager.io/cluster-issuer": props.edge.clusterIssuer } : undefined,
+    ),
     spec: {
       gatewayClassName: own.className,
       listeners: [
@@ -193,22 +206,34 @@ export function envoyGatewayPolicies(props: EdgeProps) {
 export function gatewayEdgeObjects(props: EdgeProps, g: GatewayEdge) {
   const { editor, production } = httpRouteObjects(props, g);
   return {
-    issuer: props.edge.createClusterIssuer ? clusterIssuerObject(props) : undefined,
+    issuer:
+      props.edge.createClusterIssuer && tlsOwner(props.edge) === "gateway" ? clusterIssuerObject(props) : undefined,
     gateway: g.own ? gatewayObject(props, g.own) : undefined,
-    tls: g.certificate ? [certificateObject(props), referenceGrantObject(props, g)] : [],
+    // A platform Gateway reads n8n-tls through the grant; the Certificate is ours once the Ingress's is gone.
+    tls: g.certificate
+      ? [...(tlsOwner(props.edge) === "gateway" ? [certificateObject(props)] : []), referenceGrantObject(props, g)]
+      : [],
     routes: [editor, production, ...(g.own ? [redirectRouteObject(props, g.own)] : [])],
     policies: g.implementation === "envoy-gateway" ? envoyGatewayPolicies(props) : [],
   };
 }
 
 export class N8nGateway extends pulumi.ComponentResource {
-  constructor(name: string, args: EdgeProps & { gateway: GatewayEdge }, opts?: pulumi.ComponentResourceOptions) {
-    super("n8n-cluster:gateway:N8nGateway", name, {}, opts);
+  constructor(
+    name: string,
+    args: EdgeProps & { gateway: GatewayEdge; issuerAlias?: pulumi.Alias },
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
+    super(EDGE_COMPONENTS.gateway.type, name, {}, opts);
     const child = childrenOf(this, opts);
     const o = gatewayEdgeObjects(args, args.gateway);
-    const custom = (id: string, obj: { apiVersion: string; kind: string }, deps: pulumi.Resource[] = []) =>
-      new k8s.apiextensions.CustomResource(`${name}-${id}`, obj, child({ dependsOn: deps }));
-    const issuer = o.issuer ? [custom("clusterissuer", o.issuer)] : [];
+    const custom = (
+      id: string,
+      obj: { apiVersion: string; kind: string },
+      deps: pulumi.Resource[] = [],
+      aliases: pulumi.Alias[] = [],
+    ) => new k8s.apiextensions.CustomResource(`${name}-${id}`, obj, child({ dependsOn: deps, aliases }));
+    const issuer = o.issuer ? [custom("clusterissuer", o.issuer, [], args.issuerAlias ? [args.issuerAlias] : [])] : [];
     const gateway = o.gateway ? [custom("gateway", o.gateway, issuer)] : [];
     const tls = o.tls.map((t) => custom(t.metadata.name, t, issuer));
     const routes = o.routes.map((r) => custom(`route-${r.metadata.name}`, r, [...gateway, ...tls]));

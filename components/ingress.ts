@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
 import type { IngressEdge } from "../config/edge";
 import { childrenOf } from "./children";
-import { clusterIssuerObject, type EdgeProps, productionEdgePaths, productionService } from "./edge";
+import { clusterIssuerObject, EDGE_COMPONENTS, type EdgeProps, productionEdgePaths, productionService } from "./edge";
 import { labels } from "./kubernetes/labels";
 import { NAMES, PORTS } from "./kubernetes/names";
 
@@ -106,14 +106,21 @@ export function ingressObjects(props: EdgeProps, ingress: IngressEdge) {
 }
 
 export class N8nIngress extends pulumi.ComponentResource {
-  constructor(name: string, args: EdgeProps & { ingress: IngressEdge }, opts?: pulumi.ComponentResourceOptions) {
-    super("n8n-cluster:ingress:N8nIngress", name, {}, opts);
+  constructor(
+    name: string,
+    args: EdgeProps & { ingress: IngressEdge; issuerAlias?: pulumi.Alias },
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
+    super(EDGE_COMPONENTS.ingress.type, name, {}, opts);
     const child = childrenOf(this, opts);
-    // With a Gateway beside it (a migration), the Gateway's component owns the ClusterIssuer.
-    const issuer =
-      args.edge.createClusterIssuer && !args.edge.gateway
-        ? new k8s.apiextensions.CustomResource(`${name}-clusterissuer`, clusterIssuerObject(args), child())
-        : undefined;
+    // While the Ingress renders it owns TLS (components/edge.ts tlsOwner), a migration included.
+    const issuer = args.edge.createClusterIssuer
+      ? new k8s.apiextensions.CustomResource(
+          `${name}-clusterissuer`,
+          clusterIssuerObject(args),
+          child(args.issuerAlias ? { aliases: [args.issuerAlias] } : {}),
+        )
+      : undefined;
     const { editor, webhooks } = ingressObjects(args, args.ingress);
     const after = child({ dependsOn: issuer ? [issuer] : [] });
     new k8s.networking.v1.Ingress(`${name}-editor`, editor, after);

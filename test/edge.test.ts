@@ -315,6 +315,27 @@ describe("edge under mocks", () => {
     expect(findManifest(run, "ClusterIssuer", "letsencrypt-prod").metadata.namespace).toBeUndefined();
   });
 
+  it("keepIngress: the Ingress keeps owning TLS (DNS still points at it), the Gateway serves the same Secret", () => {
+    const { p, objects } = gatewayOf({
+      edge: { keepIngress: true, createClusterIssuer: true, acmeEmail: "ops@example.com" },
+    });
+    expect(objects.gateway?.metadata.annotations).toBeUndefined();
+    expect((objects.gateway?.spec.listeners[0] as { tls?: unknown }).tls).toEqual({
+      mode: "Terminate",
+      certificateRefs: [{ kind: "Secret", name: NAMES.tls }],
+    });
+    expect(objects.issuer).toBeUndefined();
+    expect(clusterIssuerObject(p).spec.acme.solvers).toEqual([{ http01: { ingress: { ingressClassName: "nginx" } } }]);
+    const ing = ingressObjects(p, p.edge.ingress as NonNullable<StackConfig["edge"]["ingress"]>);
+    expect(ing.editor.metadata.annotations["cert-manager.io/cluster-issuer"]).toBe("letsencrypt-prod");
+    // A platform Gateway: the grant is there from the start, the Certificate once the Ingress's is gone.
+    const platform = { gateway: { parentRef: { name: "shared", namespace: "gateways" } } };
+    expect(gatewayOf({ edge: { keepIngress: true, ...platform } }).objects.tls.map((t) => t.kind)).toEqual([
+      "ReferenceGrant",
+    ]);
+    expect(gatewayOf({ edge: platform }).objects.tls.map((t) => t.kind)).toEqual(["Certificate", "ReferenceGrant"]);
+  });
+
   it("keepIngress: both edges at once, one ClusterIssuer, NetworkPolicies for both proxies", async () => {
     const run = await runProgram("mig", {
       ...base,

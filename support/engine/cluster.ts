@@ -41,7 +41,7 @@ export async function startWorld(): Promise<EngineWorld> {
   let cp: ControlPlane;
   try {
     cp = await startControlPlane({
-      crds: crdFiles("cert-manager", "prometheus-operator", "gateway-api", "keda", "external-secrets"),
+      crds: crdFiles("cert-manager", "prometheus-operator", "gateway-api", "envoy-gateway", "keda", "external-secrets"),
     });
   } catch (err) {
     await moto.server.stop();

@@ -12,8 +12,12 @@
  * answered. TLS, rate limits and body size stay with the real controller.
  */
 import { join } from "node:path";
+import { edgeProps } from "../../components/edge";
+import { ingressObjects } from "../../components/ingress";
+import { parseStackConfig } from "../../config";
 import type { Manifest } from "../../render/manifests";
 import { freePort, Server, scratchDir, waitFor, writeFile } from "../../support/servers";
+import { rawStackConfig } from "../harness";
 
 interface IngressSpec {
   rules: {
@@ -22,6 +26,20 @@ interface IngressSpec {
       paths: { path: string; pathType: string; backend: { service: { name: string; port: { number: number } } } }[];
     };
   }[];
+}
+
+/**
+ * The Ingress objects a stack renders with edge.kind "ingress" (the stack files choose the
+ * Gateway; the Ingress edge stays for existing users): the same pure functions the component uses.
+ */
+export function ingressEdgeOf(stack: string): Manifest[] {
+  const raw = rawStackConfig(stack);
+  const config = parseStackConfig(stack, { ...raw, edge: { ...((raw.edge as object) ?? {}), kind: "ingress" } });
+  const { editor, webhooks } = ingressObjects(
+    edgeProps(config, config.namespace),
+    config.edge.ingress as NonNullable<typeof config.edge.ingress>,
+  );
+  return [editor, webhooks].map((i) => ({ apiVersion: "networking.k8s.io/v1", kind: "Ingress", ...i }) as Manifest);
 }
 
 export interface Route {

@@ -43,7 +43,7 @@ import {
   stopAll,
   waitFor,
 } from "../../support/servers";
-import { startIngressProxy } from "./ingress-proxy";
+import { ingressEdgeOf, startIngressProxy } from "./ingress-proxy";
 
 const REQUESTS = 200;
 
@@ -288,13 +288,16 @@ describe.each(["staging", "prod"])("n8n queue mode, %s", (stack) => {
     expect(session.stdout.trim()).toBe("t");
   });
 
-  it("routes every production endpoint to the process that serves it, through nginx configured from the rendered Ingresses", async () => {
+  it("routes every production endpoint to the process that serves it, through nginx configured from the Ingress edge's objects", async () => {
     const processes = procs as Record<string, Process>;
     const productionProcess = processes["n8n-webhook"] ?? (processes.main as Process);
-    const domain = (find(list, "Ingress", "n8n-main").spec as { rules: { host: string }[] }).rules[0]?.host as string;
+    // The Gateway edge is proven on Envoy Gateway (test/engine/gateway.test.ts); this is the Ingress edge.
+    const ingresses = ingressEdgeOf(stack);
+    const domain = (find(ingresses, "Ingress", "n8n-main").spec as { rules: { host: string }[] }).rules[0]
+      ?.host as string;
     const services: Record<string, number> = { "n8n-main": (processes.main as Process).port };
     if (processes["n8n-webhook"]) services["n8n-webhook"] = processes["n8n-webhook"].port;
-    const proxy = await startIngressProxy(list, domain, services);
+    const proxy = await startIngressProxy(ingresses, domain, services);
     const via = (p: string, init: RequestInit = {}) =>
       fetch(`http://127.0.0.1:${proxy.port}${p}`, {
         ...init,
