@@ -477,6 +477,84 @@ describe.sequential("benchmark: the engine's preview of prod against an empty pr
   });
 });
 
+describe.sequential("the edge migration runbook: Ingress to Gateway API", () => {
+  const NS = "n8n-migration";
+  const ISSUER = "letsencrypt-migration";
+  let stack: EngineStack;
+  const live = (apiVersion: string, kind: string, name: string, ns?: string) =>
+    world.kube.find(objectPath(apiVersion, kind, name, ns));
+  const uid = async (apiVersion: string, kind: string, name: string, ns?: string) =>
+    (await live(apiVersion, kind, name, ns))?.metadata.uid;
+  /** metadata.generation of the n8n Deployments: a new pod template would raise it. */
+  const generations = async () =>
+    Object.fromEntries(
+      await Promise.all(
+        [NAMES.main, NAMES.worker].map(async (d) => [
+          d,
+          (await live("apps/v1", "Deployment", d, NS))?.metadata.generation,
+        ]),
+      ),
+    );
+
+  it("from edge.kind ingress, through keepIngress, to the Gateway alone: the ClusterIssuer is kept, nothing of n8n rolls", async () => {
+    stack = await world.stack("migration");
+    const staging = parseYaml(readFileSync(join(ROOT, "Pulumi.staging.yaml"), "utf8")) as {
+      config: Record<string, unknown>;
+    };
+    const config = {
+      ...staging.config,
+      "n8n-cluster:namespace": NS,
+      "n8n-cluster:domain": "n8n.migration.example.com",
+      "n8n-cluster:edge": {
+        kind: "ingress",
+        clusterIssuer: ISSUER,
+        createClusterIssuer: true,
+        acmeEmail: "platform@example.com",
+      },
+    };
+    writeFileSync(join(stack.dir, "Pulumi.migration.yaml"), JSON.stringify({ config }));
+    await stack.up();
+    const issuer = await uid("cert-manager.io/v1", "ClusterIssuer", ISSUER);
+    const ingress = await uid("networking.k8s.io/v1", "Ingress", NAMES.editorRoute, NS);
+    expect(issuer).toBeDefined();
+    expect(ingress).toBeDefined();
+    const before = await generations();
+
+    // 1. The Gateway beside the Ingress; the Ingress keeps TLS and the issuer's solver.
+    await stack.configSet("n8n-cluster:edge.kind", "gateway", false, true);
+    await stack.configSet("n8n-cluster:edge.keepIngress", "true", false, true);
+    await stack.up();
+    const gateway = await live("gateway.networking.k8s.io/v1", "Gateway", NAMES.gateway, NS);
+    expect(gateway).toBeDefined();
+    expect(gateway?.metadata.annotations?.["cert-manager.io/cluster-issuer"]).toBeUndefined();
+    expect(await uid("networking.k8s.io/v1", "Ingress", NAMES.editorRoute, NS)).toBe(ingress);
+    expect(await uid("cert-manager.io/v1", "ClusterIssuer", ISSUER)).toBe(issuer);
+    expect(await generations()).toEqual(before);
+
+    // 4. Ingress off: the issuer moves to the Gateway's component by alias (same object), the
+    // Gateway takes the issuer annotation, the Ingresses go.
+    await stack.configSet("n8n-cluster:edge.keepIngress", "false", false, true);
+    const plan = previewJson(await stack.preview(["--json"]));
+    const opsOf = (name: string) => plan.steps.filter((st) => st.urn.endsWith(`::${name}`)).map((st) => st.op);
+    expect(opsOf("n8n-gateway-clusterissuer")).not.toContain("create");
+    expect(opsOf("n8n-ingress-clusterissuer")).not.toContain("delete");
+    expect(opsOf("n8n-ingress-editor")).toEqual(["delete"]);
+    await stack.up();
+    expect(await uid("cert-manager.io/v1", "ClusterIssuer", ISSUER)).toBe(issuer);
+    const solvers = (await live("cert-manager.io/v1", "ClusterIssuer", ISSUER))?.spec as {
+      acme: { solvers: unknown[] };
+    };
+    expect(JSON.stringify(solvers.acme.solvers)).toContain("gatewayHTTPRoute");
+    expect(
+      (await live("gateway.networking.k8s.io/v1", "Gateway", NAMES.gateway, NS))?.metadata.annotations?.[
+        "cert-manager.io/cluster-issuer"
+      ],
+    ).toBe(ISSUER);
+    expect(await live("networking.k8s.io/v1", "Ingress", NAMES.editorRoute, NS)).toBeUndefined();
+    expect(await generations()).toEqual(before);
+  });
+});
+
 /** The bucket names moto holds (ListBuckets). */
 async function motoBuckets(): Promise<string[]> {
   const res = await fetch(`${world.awsEndpoint}/`, {
