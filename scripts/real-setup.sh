@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs, idempotently and from scratch, what `npm run test:real` runs against: Debian's
 # postgresql-15, redis-server, patroni, etcd-server, nginx (the ingress stand-in), haproxy (the
-# Service stand-in of the fault scenarios) and the python3
-# modules Spilo's configure_spilo.py imports, Node 24 from the npm registry, and the
+# Service stand-in of the fault scenarios), iproute2 and openssl (the edge suite's network
+# namespace and test certificate) and the python3 modules Spilo's configure_spilo.py imports, Node 24 from the npm registry, and the
 # n8n release the stack config pins (with --ignore-scripts) in a cache outside the repository.
 # Prints the cache directory on its last line.
 set -euo pipefail
@@ -14,7 +14,7 @@ N8N_VERSION=$(node_modules/.bin/tsx scripts/n8n-version.ts staging)
 mkdir -p "$CACHE"
 
 need_apt=()
-for pkg in postgresql-15 redis-server patroni etcd-server nginx haproxy \
+for pkg in postgresql-15 redis-server patroni etcd-server nginx haproxy iproute2 openssl \
   python3-yaml python3-pystache python3-psutil python3-requests python3-six; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done

@@ -76,6 +76,12 @@ describe("change impact: which pod templates a config change rolls", () => {
   it("a Redis setting rolls Redis and nothing else", async () => {
     expect(await restartedBy("redis.storageSize", "20Gi")).toEqual(["StatefulSet/n8n-redis"]);
   });
+
+  it("the edge (kind, migration, limits, allowlist) rolls nothing: no pod template reads it", async () => {
+    expect(await restartedBy("edge.kind", "ingress")).toEqual([]);
+    expect(await restartedBy("edge.keepIngress", true)).toEqual([]);
+    expect(await restartedBy("edge.rateLimitRps", 50, [["edge.allowlistCidrs", ["10.0.0.0/8"]]])).toEqual([]);
+  });
 });
 
 describe("the version a part is labelled with", () => {
