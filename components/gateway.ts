@@ -22,13 +22,10 @@ import {
   tlsOwner,
 } from "./edge";
 import { labels } from "./kubernetes/labels";
-import { NAMES, PORTS } from "./kubernetes/names";
+import { GATEWAY_LISTENERS, NAMES, PORTS } from "./kubernetes/names";
 
 const GATEWAY_API = "gateway.networking.k8s.io";
 const ENVOY_GATEWAY_API = "gateway.envoyproxy.io/v1alpha1";
-
-/** The HTTPS and HTTP listeners of the program's own Gateway. */
-export const LISTENERS = { https: { name: "https", port: 443 }, http: { name: "http", port: 80 } } as const;
 
 const meta = (props: EdgeProps, name: string, annotations?: Record<string, string>) => ({
   name,
@@ -59,13 +56,13 @@ export function gatewayObject(props: EdgeProps, own: NonNullable<GatewayEdge["ow
       gatewayClassName: own.className,
       listeners: [
         {
-          ...LISTENERS.https,
+          ...GATEWAY_LISTENERS.https,
           protocol: "HTTPS",
           hostname: props.domain,
           tls: { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: NAMES.tls }] },
           allowedRoutes,
         },
-        { ...LISTENERS.http, protocol: "HTTP", hostname: props.domain, allowedRoutes },
+        { ...GATEWAY_LISTENERS.http, protocol: "HTTP", hostname: props.domain, allowedRoutes },
       ],
     },
   };
@@ -122,7 +119,7 @@ export function redirectRouteObject(props: EdgeProps, own: NonNullable<GatewayEd
     kind: "HTTPRoute",
     metadata: meta(props, NAMES.redirectRoute),
     spec: {
-      parentRefs: [parentRefOf({ name: own.name, namespace: own.namespace, sectionName: LISTENERS.http.name })],
+      parentRefs: [parentRefOf({ name: own.name, namespace: own.namespace, sectionName: GATEWAY_LISTENERS.http.name })],
       hostnames: [props.domain],
       rules: [{ filters: [{ type: "RequestRedirect", requestRedirect: { scheme: "https", statusCode: 301 } }] }],
     },

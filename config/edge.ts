@@ -5,7 +5,7 @@
  * each is rendered only for an implementation that reads it, and a value set for one that cannot
  * enforce it is refused here (rules) instead of being dropped. Pure.
  */
-import { NAMES } from "../components/kubernetes/names";
+import { GATEWAY_LISTENERS, NAMES } from "../components/kubernetes/names";
 import type { ParsedConfig } from "./schema";
 
 type ParsedEdge = ParsedConfig["edge"];
@@ -73,7 +73,7 @@ export function resolveEdge(parsed: ParsedEdge, namespace: string): Edge {
   const own = g.parentRef
     ? undefined
     : { name: NAMES.gateway, namespace, className: g.className ?? DEFAULT_GATEWAY_CLASS };
-  const parentRef = g.parentRef ?? { name: NAMES.gateway, namespace, sectionName: "https" };
+  const parentRef = g.parentRef ?? { name: NAMES.gateway, namespace, sectionName: GATEWAY_LISTENERS.https.name };
   const envoy = g.implementation === "envoy-gateway";
   const owner = g.parentRef ?? { name: NAMES.gateway, namespace };
   const gateway: GatewayEdge = {
@@ -81,7 +81,7 @@ export function resolveEdge(parsed: ParsedEdge, namespace: string): Edge {
     own,
     parentRef,
     acmeParentRef: own
-      ? { name: own.name, namespace, sectionName: "http" }
+      ? { name: own.name, namespace, sectionName: GATEWAY_LISTENERS.http.name }
       : { name: owner.name, namespace: owner.namespace },
     certificate: own ? false : g.certificate,
     dataPlane: {

@@ -56,6 +56,12 @@ export const NAMES = {
   tls: "n8n-tls",
 } as const;
 
+/** The listeners of the program's own Gateway: HTTPS for the domain, HTTP for the redirect and ACME. */
+export const GATEWAY_LISTENERS = {
+  https: { name: "https", port: 443 },
+  http: { name: "http", port: 80 },
+} as const;
+
 /** Database role names; passwords live in SECRETS.postgres. */
 export const DB_USERS = {
   superuser: "postgres",
