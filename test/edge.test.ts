@@ -319,8 +319,9 @@ describe("edge under mocks", () => {
     const { p, objects } = gatewayOf({
       edge: { keepIngress: true, createClusterIssuer: true, acmeEmail: "ops@example.com" },
     });
-    expect(objects.gateway?.metadata.annotations).toBeUndefined();
-    expect((objects.gateway?.spec.listeners[0] as { tls?: unknown }).tls).toEqual({
+    const gw = objects.gateway as NonNullable<typeof objects.gateway>;
+    expect(gw.metadata.annotations).toBeUndefined();
+    expect((gw.spec.listeners[0] as { tls?: unknown }).tls).toEqual({
       mode: "Terminate",
       certificateRefs: [{ kind: "Secret", name: NAMES.tls }],
     });
