@@ -40,6 +40,32 @@ const STACK = "prod";
 const RATE = 10;
 const BODY_MB = 1;
 
+/** A self-signed certificate for a host: where cert-manager would write the issued one. */
+function selfSigned(domain: string): { crt: string; key: string } {
+  const dir = scratchDir("edge-tls");
+  const [key, crt] = [join(dir, "tls.key"), join(dir, "tls.crt")];
+  execFileSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", key, "-out", crt].concat([
+      "-subj",
+      `/CN=${domain}`,
+      "-addext",
+      `subjectAltName=DNS:${domain}`,
+    ]),
+    { stdio: "ignore" },
+  );
+  return { crt: readFileSync(crt, "utf8"), key: readFileSync(key, "utf8") };
+}
+
+const tlsSecret = (namespace: string, tls: { crt: string; key: string }) =>
+  ({
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "kubernetes.io/tls",
+    metadata: { name: NAMES.tls, namespace },
+    data: { "tls.crt": Buffer.from(tls.crt).toString("base64"), "tls.key": Buffer.from(tls.key).toString("base64") },
+  }) as never;
+
 interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -71,7 +97,12 @@ describe("the Gateway edge: Envoy Gateway in front of real n8n", () => {
   /** A request through the Gateway's HTTPS listener (HTTP/1.1, SNI and Host the domain, the test CA), from `from`. */
   const via = (
     path: string,
-    init: { method?: string; body?: string | Buffer; from?: string; headers?: Record<string, string> } = {},
+    init: {
+      method?: string;
+      body?: string | Buffer;
+      from?: string;
+      headers?: Record<string, string>;
+    } = {},
   ) =>
     new Promise<Reply>((done, fail) => {
       const req = request(
@@ -118,8 +149,27 @@ describe("the Gateway edge: Envoy Gateway in front of real n8n", () => {
     );
   const backendOf = (host: string) => Object.entries(backends).find(([, a]) => `${a}:${PORTS.n8n}` === host)?.[0];
 
+  /** A rendered Service in `namespace`, and the EndpointSlice a kubelet's pods would give it (a relay address). */
+  const serviceWithEndpoints = async (namespace: string, service: string, address: string) => {
+    const svc = structuredClone(find(manifests(STACK), "Service", service));
+    svc.metadata.namespace = namespace;
+    await apply(svc as never);
+    await apply({
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: {
+        name: `${service}-test`,
+        namespace,
+        labels: { "kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "engine-tests" },
+      },
+      addressType: "IPv4",
+      ports: [{ name: "http", port: PORTS.n8n, protocol: "TCP" }],
+      endpoints: [{ addresses: [address], conditions: { ready: true } }],
+    } as never);
+  };
+
   beforeAll(async () => {
-    cp = await startControlPlane({ crds: crdFiles("gateway-api", "envoy-gateway") });
+    cp = await startControlPlane({ crds: crdFiles("gateway-api", "envoy-gateway", "cert-manager") });
     eg = await startEnvoyGateway(cp, { hostAddresses: 3 });
     // The prod stack with test-sized limits and an allowlist that admits the host's first address only.
     const raw = rawStackConfig(STACK);
@@ -154,59 +204,20 @@ describe("the Gateway edge: Envoy Gateway in front of real n8n", () => {
 
     // The cluster side: namespace, GatewayClass, the TLS Secret, the Services as rendered, and
     // their endpoints (relays on the host side of the namespace to the processes).
-    const list = manifests(STACK);
     await apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
     for (const o of gatewayClassObjects(config.edge.gateway?.own?.className as string)) await apply(o);
-    const dir = scratchDir("edge-tls");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-keyout",
-        join(dir, "tls.key"),
-        "-out",
-        join(dir, "tls.crt"),
-      ].concat(["-subj", `/CN=${config.domain}`, "-addext", `subjectAltName=DNS:${config.domain}`]),
-      { stdio: "ignore" },
-    );
-    ca = readFileSync(join(dir, "tls.crt"), "utf8");
-    await apply({
-      apiVersion: "v1",
-      kind: "Secret",
-      type: "kubernetes.io/tls",
-      metadata: { name: NAMES.tls, namespace: ns },
-      data: {
-        "tls.crt": Buffer.from(ca).toString("base64"),
-        "tls.key": readFileSync(join(dir, "tls.key")).toString("base64"),
-      },
-    } as never);
+    const tls = selfSigned(config.domain);
+    ca = tls.crt;
+    await apply(tlsSecret(ns, tls));
     const services: [string, Pod][] = [
       [NAMES.main, pods.main as Pod],
       [NAMES.webhook, pods.webhook as Pod],
     ];
     for (const [i, [service, pod]] of services.entries()) {
-      await apply(find(list, "Service", service) as never);
       const address = eg.netns.hostAddress(i);
       backends[service] = address;
       relays.push(await relay(address, PORTS.n8n, { host: "127.0.0.1", port: pod.port }));
-      await apply({
-        apiVersion: "discovery.k8s.io/v1",
-        kind: "EndpointSlice",
-        metadata: {
-          name: `${service}-test`,
-          namespace: ns,
-          labels: { "kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "engine-tests" },
-        },
-        addressType: "IPv4",
-        ports: [{ name: "http", port: PORTS.n8n, protocol: "TCP" }],
-        endpoints: [{ addresses: [address], conditions: { ready: true } }],
-      } as never);
+      await serviceWithEndpoints(ns, service, address);
     }
     // The edge as rendered.
     for (const o of [objects.gateway, ...objects.routes, ...objects.policies]) if (o) await apply(o as never);
@@ -441,5 +452,81 @@ describe("the Gateway edge: Envoy Gateway in front of real n8n", () => {
       headers: { "content-type": "application/json" },
     });
     expect(under.status).toBe(200);
+  });
+
+  it("a platform team's Gateway in another namespace: the routes attach by parentRef, its listener reads n8n-tls only through the ReferenceGrant (status, not traffic)", async () => {
+    const PLATFORM = "gateways";
+    const raw = rawStackConfig(STACK);
+    const c = parseStackConfig(STACK, {
+      ...raw,
+      namespace: "n8n-platform",
+      domain: "n8n-platform.example.com",
+      edge: { gateway: { parentRef: { name: "shared", namespace: PLATFORM, sectionName: "https-n8n" } } },
+    });
+    const o = gatewayEdgeObjects(
+      edgeProps(c, c.namespace),
+      c.edge.gateway as NonNullable<StackConfig["edge"]["gateway"]>,
+    );
+    expect(o.gateway).toBeUndefined();
+    expect(o.tls.map((t) => t.kind)).toEqual(["Certificate", "ReferenceGrant"]);
+    for (const name of [PLATFORM, c.namespace])
+      await apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } });
+    // The platform's Gateway: an HTTPS listener for the host whose certificate is our Secret.
+    const shared = {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "Gateway",
+      metadata: { name: "shared", namespace: PLATFORM },
+      spec: {
+        gatewayClassName: config.edge.gateway?.own?.className,
+        listeners: [
+          {
+            name: "https-n8n",
+            protocol: "HTTPS",
+            port: 8443,
+            hostname: c.domain,
+            tls: { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: NAMES.tls, namespace: c.namespace }] },
+            allowedRoutes: { namespaces: { from: "All" } },
+          },
+        ],
+      },
+    };
+    await apply(shared);
+    // What the Certificate would make (cert-manager does not run here), the Services, and the edge as rendered.
+    await apply(tlsSecret(c.namespace, selfSigned(c.domain)));
+    for (const service of [NAMES.main, NAMES.webhook]) {
+      await serviceWithEndpoints(c.namespace, service, backends[service] as string);
+    }
+    for (const x of [...o.tls, ...o.routes, ...o.policies]) await apply(x as never);
+
+    const listener = async () => {
+      const gw = await statusOf(shared);
+      const l = (
+        (gw.status?.listeners ?? []) as { conditions: { type: string; status: string; reason: string }[] }[]
+      )[0];
+      return l?.conditions.find((x) => x.type === "ResolvedRefs");
+    };
+    await waitFor(
+      "the platform listener to resolve n8n-tls",
+      async () => (await listener())?.status === "True" || undefined,
+      60_000,
+    );
+    for (const r of o.routes) {
+      await waitFor(
+        `${r.metadata.name} accepted by the platform Gateway`,
+        async () =>
+          conditions(await statusOf(r), "parents").find((x) => x.type === "Accepted")?.status === "True" || undefined,
+        60_000,
+      );
+    }
+    // Traffic through this second Gateway is not checked: on the Host infrastructure Envoy Gateway
+    // runs one Envoy per Gateway, and the second one's listener refused connections here.
+    // Without the grant the listener may not read a Secret of another namespace.
+    const grant = o.tls.find((t) => t.kind === "ReferenceGrant") as Obj;
+    await cp.kube.call("DELETE", objectPath(grant.apiVersion, grant.kind, grant.metadata.name, c.namespace));
+    await waitFor(
+      "the listener to lose n8n-tls",
+      async () => ((await listener())?.reason === "RefNotPermitted" ? true : undefined),
+      60_000,
+    );
   });
 });
