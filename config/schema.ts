@@ -583,6 +583,11 @@ export const stackConfigSchema = strict({
       ttl: int(10, 600).default(30).describe("leader key TTL; failover takes about ttl + loopWait"),
       loopWait: int(1, 300).default(10).describe("Patroni loop_wait"),
       retryTimeout: int(1, 300).default(10).describe("Patroni retry_timeout; loopWait + 2 * retryTimeout <= ttl"),
+      failsafeMode: bool
+        .default(true)
+        .describe(
+          "Patroni failsafe_mode: while the API server is away or slow, the leader stays primary as long as it reaches every member's REST API (otherwise it demotes itself)",
+        ),
       synchronousMode: bool
         .default(false)
         .describe("synchronous replication (no acknowledged commit lost on failover)"),

@@ -2,7 +2,7 @@
  * IRSA as the consumers see it: the rendered prod pods, after the EKS pod-identity webhook has had
  * its say, must give WAL-G (inside Spilo) and boto3 (the dump job) a web identity they can use. The
  * models in aws-credentials.ts are read off the webhook's, WAL-G's and the AWS SDK's source; the
- * real Spilo script runs against the same render in test/real/spilo.test.ts.
+ * real Spilo script runs against the same render in test/real/spilo.test.ts (support/spilo.ts).
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { NAMES } from "../components/kubernetes/names";

@@ -115,6 +115,9 @@ export function dcsConfiguration(props: PostgresProps) {
     ttl: patroni.ttl,
     loop_wait: patroni.loopWait,
     retry_timeout: patroni.retryTimeout,
+    // Patroni 3.0+: a leader that cannot update its lock keeps running as primary while every
+    // member answers its POST /failsafe (test/engine/postgres-failover.test.ts: 0 demotions).
+    failsafe_mode: patroni.failsafeMode,
     maximum_lag_on_failover: patroni.maximumLagOnFailover,
     synchronous_mode: patroni.synchronousMode,
     synchronous_mode_strict: patroni.synchronousModeStrict,

@@ -95,7 +95,7 @@ describe("PostgreSQL failover under n8n load", () => {
     await new Promise((r) => setTimeout(r, 5_000));
     const leader = (await patroni.leader()) as Member;
     const killedAt = performance.now();
-    await leader.server.kill();
+    await patroni.kill(leader);
     const survivors = patroni.members.filter((m) => m !== leader);
     const promoted = await waitFor("a new leader", () => patroni.leader(survivors), 180_000, 250);
     const failoverSeconds = (performance.now() - killedAt) / 1000;

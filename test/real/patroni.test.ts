@@ -175,8 +175,9 @@ describe("Patroni with the rendered timings", () => {
     expect(committed).toHaveLength(200);
 
     const killedAt = Date.now();
-    await primary.server.kill();
-    // PostgreSQL runs in Patroni's process group: both are gone at once, as in a node crash.
+    // Patroni and PostgreSQL both (Patroni starts the postmaster in a session of its own), as in a node crash.
+    await cluster.kill(primary);
+    expect(psql(primary, "SELECT 1").ok).toBe(false);
     const survivors = members.filter((m) => m !== primary);
     const promoted = await waitFor(
       "a new leader that accepts writes",

@@ -15,7 +15,7 @@ import { mountedConfigMapFiles } from "../../support/kubelet";
 import { containerOf, find, manifests, ROOT, removeDir, secretValue } from "../../support/servers";
 import { walgCredentials } from "../aws-credentials";
 import { rawStackConfig, runProgram } from "../harness";
-import { configureSpilo, type SpiloRun } from "./spilo";
+import { configureSpilo, type SpiloRun } from "../../support/spilo";
 
 const runs: SpiloRun[] = [];
 afterAll(() => {

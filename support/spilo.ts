@@ -16,12 +16,12 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { imageVersion } from "../../components/kubernetes/labels";
-import { SPILO_TLS_DIR, TLS_FILES } from "../../components/postgres/tls";
-import type { Manifest } from "../../render/manifests";
-import { gitCheckout } from "../../support/mirror";
-import { containerOf, find, mkdirSync, resolveEnv, scratchDir, writeFile } from "../../support/servers";
-import { signedServerCertificate, testCa } from "../../support/tls";
+import { imageVersion } from "../components/kubernetes/labels";
+import { SPILO_TLS_DIR, TLS_FILES } from "../components/postgres/tls";
+import type { Manifest } from "../render/manifests";
+import { gitCheckout } from "./mirror";
+import { containerOf, find, mkdirSync, resolveEnv, scratchDir, writeFile } from "./servers";
+import { signedServerCertificate, testCa } from "./tls";
 
 const SCRIPTS = ["configure_spilo.py", "spilo_commons.py"];
 
