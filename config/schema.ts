@@ -486,6 +486,11 @@ export const stackConfigSchema = strict({
       saveOnError: oneOf(["all", "none"]).default("all").describe("EXECUTIONS_DATA_SAVE_ON_ERROR"),
       saveManual: bool.default(true).describe("EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS"),
       timeoutSeconds: int(-1, 86_400).default(3600).describe("EXECUTIONS_TIMEOUT in seconds; -1 disables it"),
+      queueRecoveryMinutes: int(1, 1440)
+        .default(5)
+        .describe(
+          "N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL of main: how often the leading main marks as crashed the executions PostgreSQL lists as running that no worker holds in the queue, e.g. those a database failover cut off (n8n's default: 180)",
+        ),
       maxTimeoutSeconds: int(60, 86_400)
         .default(3600)
         .describe(
@@ -580,9 +585,15 @@ export const stackConfigSchema = strict({
     allowReplace: allowReplace,
     maxConnections: int(20, 10_000).optional().describe("max_connections; derived from the n8n pool budget when unset"),
     patroni: section({
-      ttl: int(10, 600).default(30).describe("leader key TTL; failover takes about ttl + loopWait"),
-      loopWait: int(1, 300).default(10).describe("Patroni loop_wait"),
-      retryTimeout: int(1, 300).default(10).describe("Patroni retry_timeout; loopWait + 2 * retryTimeout <= ttl"),
+      ttl: int(10, 600)
+        .default(14)
+        .describe(
+          "leader key TTL; writes resume about ttl after the leader dies (README: PostgreSQL failover timings)",
+        ),
+      loopWait: int(1, 300).default(4).describe("Patroni loop_wait"),
+      retryTimeout: int(1, 300)
+        .default(5)
+        .describe("Patroni retry_timeout, also its API-server timeout; loopWait + 2 * retryTimeout <= ttl"),
       failsafeMode: bool
         .default(true)
         .describe(

@@ -107,8 +107,15 @@ export async function startPatroni(
     : { etcd3: { hosts: [`127.0.0.1:${await startEtcd(dirs)}`] } };
 
   const config = (m: Member) => {
-    const { ttl, loop_wait, retry_timeout, maximum_lag_on_failover, synchronous_mode, synchronous_mode_strict } =
-      spilo.bootstrap.dcs;
+    const {
+      ttl,
+      loop_wait,
+      retry_timeout,
+      failsafe_mode,
+      maximum_lag_on_failover,
+      synchronous_mode,
+      synchronous_mode_strict,
+    } = spilo.bootstrap.dcs;
     return {
       scope: "n8n-postgres",
       name: m.name,
@@ -124,6 +131,7 @@ export async function startPatroni(
           ttl,
           loop_wait,
           retry_timeout,
+          failsafe_mode,
           maximum_lag_on_failover,
           synchronous_mode,
           synchronous_mode_strict,
@@ -204,7 +212,8 @@ export async function startPatroni(
     kill: async (m) => {
       const pidFile = join(m.dir, "data", "postmaster.pid");
       const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").split("\n")[0]) : 0;
-      const group = pid > 0 ? Number(spawnSync("ps", ["-o", "pgid=", "-p", String(pid)], { encoding: "utf8" }).stdout) : 0;
+      const group =
+        pid > 0 ? Number(spawnSync("ps", ["-o", "pgid=", "-p", String(pid)], { encoding: "utf8" }).stdout) : 0;
       await m.server.kill();
       if (group > 0) {
         try {

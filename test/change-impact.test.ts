@@ -68,6 +68,21 @@ describe("change impact: which pod templates a config change rolls", () => {
     expect(changed.filter((n) => n !== "Job/n8n-postgres-patroni-config")).toEqual([]);
   });
 
+  it("Patroni's timings and failsafe_mode roll no pod: the patroni-config Job PATCHes them in", async () => {
+    for (const [key, value] of [
+      ["postgres.patroni.ttl", 20],
+      ["postgres.patroni.failsafeMode", false],
+    ] as const) {
+      const changed = await restartedBy(key, value);
+      expect(changed).toContain("Job/n8n-postgres-patroni-config");
+      expect(changed.filter((n) => n !== "Job/n8n-postgres-patroni-config")).toEqual([]);
+    }
+  });
+
+  it("the queue-recovery interval rolls main only", async () => {
+    expect(await restartedBy("n8n.executions.queueRecoveryMinutes", 10)).toEqual(["Deployment/n8n-main"]);
+  });
+
   it("a dynamic PostgreSQL parameter (the archive timeout) rolls no PostgreSQL member", async () => {
     const changed = await restartedBy("postgres.archive.timeoutSeconds", 120);
     expect(changed).not.toContain("StatefulSet/n8n-postgres");

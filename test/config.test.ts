@@ -25,7 +25,13 @@ describe("valid config", () => {
     expect(c.size).toBe("small");
     expect(c.workers.minReplicas).toBe(SIZE_PRESETS.small.workers.minReplicas);
     expect(c.workers.resources).toEqual(SIZE_PRESETS.small.workers.resources);
-    expect(c.postgres.patroni).toMatchObject({ ttl: 30, loopWait: 10, retryTimeout: 10, synchronousMode: false });
+    expect(c.postgres.patroni).toMatchObject({
+      ttl: 14,
+      loopWait: 4,
+      retryTimeout: 5,
+      failsafeMode: true,
+      synchronousMode: false,
+    });
     expect(c.postgres.archive.timeoutSeconds).toBe(60);
   });
 

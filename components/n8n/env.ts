@@ -323,6 +323,9 @@ function roleEnv(props: N8nProps, role: N8nRole): EnvVar[] {
         envValue("N8N_PROXY_HOPS", 1),
         // Manual runs from the editor go to workers too, so main's event loop stays on the UI and API.
         envValue("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS", true),
+        // The leading main marks as crashed what PostgreSQL lists as running and no worker holds in
+        // the queue (a failover cut it off); what a worker still holds is never touched.
+        envValue("N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL", props.n8n.executions.queueRecoveryMinutes),
         ...(props.webhooks.enabled ? [envValue("N8N_DISABLE_PRODUCTION_MAIN_PROCESS", true)] : []),
         ...(props.n8n.multiMain ? [envValue("N8N_MULTI_MAIN_SETUP_ENABLED", true)] : []),
         ...ownerEnv(props),

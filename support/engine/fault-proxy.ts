@@ -5,7 +5,7 @@
  * sends reaches the server `ms` later, so every request, and each watch's start, takes that much
  * longer). TLS passes through untouched, so clients verify the server's own certificate.
  */
-import { createServer, type Server as NetServer, type Socket, connect } from "node:net";
+import { connect, createServer, type Server as NetServer, type Socket } from "node:net";
 import { freePort } from "../servers";
 
 export interface FaultProxy {

@@ -5,8 +5,8 @@
  */
 import { type FaultProxy, startFaultProxy } from "./fault-proxy";
 import { Kube } from "./kube";
-import { type ServiceProxy, startServiceProxy } from "./service-proxy";
 import type { ProxyCommand, ProxyReply } from "./proxies";
+import { type ServiceProxy, startServiceProxy } from "./service-proxy";
 
 const [apiHost, apiPort] = (process.argv[2] ?? "").split(":");
 const services = new Map<string, ServiceProxy>();

@@ -40,7 +40,14 @@ export function kubeletReadiness(kube: Kube, namespace: string, probe: Probe, po
         .json(
           "PATCH",
           `/api/v1/namespaces/${namespace}/pods/${p.pod}/status`,
-          { status: { conditions: [{ type: "Ready", status }, { type: "ContainersReady", status }] } },
+          {
+            status: {
+              conditions: [
+                { type: "Ready", status },
+                { type: "ContainersReady", status },
+              ],
+            },
+          },
           "application/strategic-merge-patch+json",
         )
         .then(

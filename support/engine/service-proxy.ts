@@ -6,7 +6,7 @@
  * ready endpoint's pod. As with kube-proxy, a connection stays where it was opened when the
  * endpoints change, and the last endpoints read stay in force while the API server is away.
  */
-import { createServer, type Socket, connect } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { freePort } from "../servers";
 import type { Kube } from "./kube";
 

@@ -13,9 +13,9 @@ import { type dcsConfiguration, RESTAPI_USER, walPrefix } from "../../components
 import type { Manifest } from "../../render/manifests";
 import { mountedConfigMapFiles } from "../../support/kubelet";
 import { containerOf, find, manifests, ROOT, removeDir, secretValue } from "../../support/servers";
+import { configureSpilo, type SpiloRun } from "../../support/spilo";
 import { walgCredentials } from "../aws-credentials";
 import { rawStackConfig, runProgram } from "../harness";
-import { configureSpilo, type SpiloRun } from "../../support/spilo";
 
 const runs: SpiloRun[] = [];
 afterAll(() => {
