@@ -89,6 +89,11 @@ function databaseEnv(props: N8nProps, role: N8nRole): EnvVar[] {
     // n8n would send `SET statement_timeout` on every pool checkout (about 10 extra round trips per
     // execution); the app role carries the same timeout in PostgreSQL instead (bootstrap Job).
     envValue("DB_POSTGRESDB_STATEMENT_TIMEOUT", 0),
+    // After a database failover n8n re-creates its pool, retrying with a backoff that grows to 30 s
+    // by default: the pool came back seconds after the new primary, and a worker failed every job
+    // it took meanwhile ("Driver not Connected"). A constant 1 s step instead
+    // (test/engine/postgres-failover.test.ts; README "PostgreSQL failover timings").
+    envValue("DB_RECOVERY_BACKOFF_MAX_MS", 1000),
     ...(db.sslMode === "disable"
       ? []
       : [

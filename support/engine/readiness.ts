@@ -30,16 +30,23 @@ export function kubeletReadiness(kube: Kube, namespace: string, probe: Probe, po
   const threshold = probe.failureThreshold ?? 3;
   let stopped = false;
   const loops = pods.map(async (p) => {
-    let ready: boolean | undefined;
     let failures = 0;
     let nextProbe = 0;
+    const podPath = `/api/v1/namespaces/${namespace}/pods/${p.pod}`;
+    // Read live each time: a pod deleted and made again (an eviction) starts Ready by kwok's stage.
+    const live = async () => {
+      const pod = await kube.find(podPath).catch(() => undefined);
+      const conditions = (pod?.status?.conditions ?? []) as { type: string; status: string }[];
+      return pod ? conditions.find((c) => c.type === "Ready")?.status === "True" : undefined;
+    };
     const set = async (value: boolean) => {
-      if (ready === value) return;
+      const now = await live();
+      if (now === undefined || now === value) return;
       const status = value ? "True" : "False";
       await kube
         .json(
           "PATCH",
-          `/api/v1/namespaces/${namespace}/pods/${p.pod}/status`,
+          `${podPath}/status`,
           {
             status: {
               conditions: [
@@ -50,12 +57,7 @@ export function kubeletReadiness(kube: Kube, namespace: string, probe: Probe, po
           },
           "application/strategic-merge-patch+json",
         )
-        .then(
-          () => {
-            ready = value;
-          },
-          () => undefined,
-        );
+        .catch(() => undefined);
     };
     while (!stopped) {
       if (!p.alive()) {
@@ -69,6 +71,9 @@ export function kubeletReadiness(kube: Kube, namespace: string, probe: Probe, po
         failures = res?.ok ? 0 : failures + 1;
         if (failures === 0) await set(true);
         else if (failures >= threshold) await set(false);
+      } else if (failures >= threshold) {
+        // Keep a NotReady pod NotReady (e.g. made again by an eviction) until a probe succeeds.
+        await set(false);
       }
       await new Promise((r) => setTimeout(r, 500));
     }

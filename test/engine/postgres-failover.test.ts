@@ -21,6 +21,7 @@ import { type ControlPlane, startControlPlane } from "../../support/engine/contr
 import { Kube, type KubeObject, objectPath } from "../../support/engine/kube";
 import { type Proxies, startProxies } from "../../support/engine/proxies";
 import { kubeletReadiness, type Probe } from "../../support/engine/readiness";
+import { podTermination, terminate } from "../../support/kubelet";
 import { type Ledger, post, startLedger, steadyLoad } from "../../support/load";
 import { type Member, type PatroniCluster, startPatroni } from "../../support/patroni";
 import {
@@ -64,6 +65,7 @@ let webhook: Pod;
 let servicePort: number;
 let stopReadiness: (() => Promise<void>) | undefined;
 const tokens = new Map<string, string>();
+let kubeDir: string;
 const dirs: string[] = [];
 const figures: Figure[] = [];
 const tag = () => randomUUID().replaceAll("-", "").slice(0, 10);
@@ -89,7 +91,7 @@ beforeAll(async () => {
   );
   proxies = await startProxies({ host: "127.0.0.1", port: Number(new URL(cp.kube.access.server).port) });
   // Each member's token: the rendered ServiceAccount's, bound to its pod, as the kubelet projects it.
-  const kubeDir = scratchDir("patroni-kube", "postgres");
+  kubeDir = scratchDir("patroni-kube", "postgres");
   dirs.push(kubeDir);
   for (const p of running) {
     const r = await cp.kube.json<{ status: { token: string } }>(
@@ -255,6 +257,25 @@ async function n8nState() {
     for (const p of cluster.pods) process.stdout.write(`--- ${p.role}\n${p.server.output.slice(-25).join("\n")}\n`);
   }
   return { readiness: ready.join(" "), executions: JSON.stringify(byStatus) };
+}
+
+/** patronictl as run in a member's container: its own Patroni config and kubeconfig. */
+function patronictl(m: Member, args: string[]) {
+  return run(
+    "runuser",
+    [
+      "-u",
+      "postgres",
+      "--",
+      "env",
+      `KUBECONFIG=${kubeDir}/${m.name}.yaml`,
+      "patronictl",
+      "-c",
+      `${m.dir}/patroni.yml`,
+      ...args,
+    ],
+    { timeout: 120_000 },
+  );
 }
 
 const webhookUrl = () => `http://127.0.0.1:${webhook.port}/webhook/${short.path}`;
@@ -481,6 +502,130 @@ describe("failover timings and control-plane faults", () => {
     await configure({ failsafe_mode: true });
     expect(r.demotions).toBeGreaterThan(0);
     expect(r.failedRequests).toBeGreaterThan(0);
+  });
+
+  it("a planned switchover (patronictl switchover) fails no request outside its measured pause", async () => {
+    const loadStart = Date.now();
+    const load = steadyLoad(webhookUrl(), RATE, "switchover");
+    await new Promise((r) => setTimeout(r, 5_000));
+    const leader = (await patroni.leader()) as Member;
+    const t0 = Date.now();
+    await patronictl(leader, ["switchover", "--leader", leader.name, "--force"]);
+    const promoted = await waitFor(
+      "the switchover's new leader",
+      async () => {
+        const m = await patroni.leader(patroni.members.filter((x) => x !== leader));
+        return m && (await writeThroughService()) ? m : undefined;
+      },
+      120_000,
+      250,
+    );
+    const pauseSeconds = (Date.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 10_000));
+    const result = await load.stop();
+    const { lostIds, duplicated } = await ledger.settle(result.accepted);
+    // Failed requests of the switchover: those sent from its start until writes went on, plus the
+    // load's own request timeout (10 s) for those sent just before.
+    const window = [t0 - loadStart - 10_000, t0 - loadStart + pauseSeconds * 1000];
+    const outside = result.failed.filter((f) => f.at < (window[0] as number) || f.at > (window[1] as number));
+    const values = {
+      pauseSeconds: Number(pauseSeconds.toFixed(1)),
+      webhookOutageSeconds: Number(result.outageSeconds.toFixed(1)),
+      accepted: result.accepted.length,
+      failedRequests: result.failed.length,
+      failedOutsidePause: outside.length,
+      lost: lostIds.length,
+      duplicated,
+      newLeader: promoted.name,
+    };
+    process.stdout.write(
+      `switchover: ${JSON.stringify(values)} failures: ${JSON.stringify(result.failed.slice(0, 3))}\n`,
+    );
+    figures.push({ scenario: "3. planned switchover", what: "patronictl switchover", values });
+    await allStreaming();
+    expect(values.failedOutsidePause).toBe(0);
+    expect(values.lost).toBe(0);
+    expect(values.duplicated).toBe(0);
+  });
+
+  it("a node drain: the rendered PDB lets one member go at a time, and the leader's SIGTERM hands over at once", async () => {
+    const evict = (name: string) =>
+      cp.kube.call("POST", `/api/v1/namespaces/${NS}/pods/${name}/eviction`, {
+        apiVersion: "policy/v1",
+        kind: "Eviction",
+        metadata: { name, namespace: NS },
+      });
+    const pdb = () =>
+      cp.kube.get(`/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets/n8n-postgres`) as Promise<{
+        status?: { disruptionsAllowed?: number };
+      }>;
+    await waitFor(
+      "the PDB to allow one disruption",
+      async () => ((await pdb()).status?.disruptionsAllowed === 1 ? true : undefined),
+      60_000,
+      500,
+    );
+    const loadStart = Date.now();
+    const load = steadyLoad(webhookUrl(), RATE, "drain");
+    await new Promise((r) => setTimeout(r, 5_000));
+    const leader = (await patroni.leader()) as Member;
+    expect((await evict(leader.name)).status).toBe(201);
+    // The kubelet stops the evicted pod's container: SIGTERM, then SIGKILL at the rendered grace period.
+    const t0 = Date.now();
+    const stopping = terminate(leader.server, podTermination(sts, "postgres"));
+    const promoted = await waitFor(
+      "a new leader after the leader's SIGTERM",
+      async () => {
+        const m = await patroni.leader(patroni.members.filter((x) => x !== leader));
+        return m && (await writeThroughService()) ? m : undefined;
+      },
+      120_000,
+      250,
+    );
+    const handoverSeconds = (Date.now() - t0) / 1000;
+    const stopped = await stopping;
+    if (stopped.killed) await patroni.kill(leader);
+    // With one member down the PDB allows no more: the next eviction of the drain is refused.
+    await waitFor(
+      "the PDB to allow no disruption",
+      async () => ((await pdb()).status?.disruptionsAllowed === 0 ? true : undefined),
+      60_000,
+      500,
+    );
+    const second = patroni.members.find((m) => m !== leader && m !== promoted) as Member;
+    const refused = await evict(second.name);
+    await new Promise((r) => setTimeout(r, 5_000));
+    const result = await load.stop();
+    const { lostIds, duplicated } = await ledger.settle(result.accepted);
+    const values = {
+      handoverSeconds: Number(handoverSeconds.toFixed(1)),
+      leaderStoppedSeconds: Number(stopped.seconds.toFixed(1)),
+      sigkill: String(stopped.killed),
+      secondEviction: refused.status,
+      webhookOutageSeconds: Number(result.outageSeconds.toFixed(1)),
+      accepted: result.accepted.length,
+      failedRequests: result.failed.length,
+      lost: lostIds.length,
+      duplicated,
+      loadSeconds: Math.round((Date.now() - loadStart) / 1000),
+    };
+    process.stdout.write(`drain: ${JSON.stringify(values)}\n`);
+    figures.push({ scenario: "3. node drain", what: "eviction + SIGTERM of the leader", values });
+    // The pod is made again on its volume: the member starts on its data directory.
+    patroni.restart(leader);
+    await allStreaming();
+    await waitFor(
+      "the PDB to allow one disruption again",
+      async () => ((await pdb()).status?.disruptionsAllowed === 1 ? true : undefined),
+      60_000,
+      500,
+    );
+    expect(refused.status).toBe(429);
+    expect(values.sigkill).toBe("false");
+    // Patroni releases the lock on SIGTERM: no waiting for ttl.
+    expect(values.handoverSeconds).toBeLessThan(rendered().ttl);
+    expect(values.lost).toBe(0);
+    expect(values.duplicated).toBe(0);
   });
 
   it("executions the faults cut off end crashed within the rendered queue-recovery interval, not running for hours", async () => {
