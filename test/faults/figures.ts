@@ -16,7 +16,7 @@ export interface Figure {
   values: Record<string, number | string>;
 }
 
-export function record(file: string, figures: Figure[]): void {
+export function record(file: string, figures: Figure[], command = "npm run test:faults"): void {
   const dir = join(ROOT, "out", "faults");
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${file}.json`), `${JSON.stringify(figures, null, 2)}\n`);
@@ -24,7 +24,7 @@ export function record(file: string, figures: Figure[]): void {
   const report = [
     `## Faults: ${file} (${new Date().toISOString()})`,
     "",
-    `Machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; n8n ${N8N_VERSION}, Node ${process.version}; everything on loopback. Command: \`npm run test:faults\`.`,
+    `Machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; n8n ${N8N_VERSION}, Node ${process.version}; everything on loopback. Command: \`${command}\`.`,
     "",
     `| scenario | what | ${keys.join(" | ")} |`,
     `|---|---|${keys.map(() => "---").join("|")}|`,
