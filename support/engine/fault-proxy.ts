@@ -20,6 +20,19 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
+/** Tracks a client and its upstream in `open`; when either ends or fails, both are destroyed. */
+export function tie(client: Socket, upstream: Socket, open: Set<Socket>): void {
+  open.add(client).add(upstream);
+  const drop = () => {
+    client.destroy();
+    upstream.destroy();
+    open.delete(client);
+    open.delete(upstream);
+  };
+  client.on("error", drop).on("close", drop);
+  upstream.on("error", drop).on("close", drop);
+}
+
 export async function startFaultProxy(target: { host: string; port: number }): Promise<FaultProxy> {
   const port = await freePort();
   const open = new Set<Socket>();
@@ -30,15 +43,7 @@ export async function startFaultProxy(target: { host: string; port: number }): P
   const pipe = (client: Socket) => {
     connections += 1;
     const upstream = connect(target.port, target.host);
-    open.add(client).add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on("error", drop).on("close", drop);
-    upstream.on("error", drop).on("close", drop);
+    tie(client, upstream, open);
     // A queue per connection, so a chunk never overtakes one sent before it when the delay changes.
     const queue: { at: number; chunk: Buffer }[] = [];
     let timer: NodeJS.Timeout | undefined;

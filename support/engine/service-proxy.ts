@@ -8,6 +8,7 @@
  */
 import { connect, createServer, type Socket } from "node:net";
 import { freePort } from "../servers";
+import { tie } from "./fault-proxy";
 import type { Kube } from "./kube";
 
 interface EndpointSlice {
@@ -66,15 +67,7 @@ export async function startServiceProxy(
     // No endpoint: the connection is refused, as a Service without endpoints rejects it.
     if (target === undefined) return void client.destroy();
     const upstream = connect(target, "127.0.0.1");
-    open.add(client).add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on("error", drop).on("close", drop);
-    upstream.on("error", drop).on("close", drop);
+    tie(client, upstream, open);
     client.pipe(upstream);
     upstream.pipe(client);
   });
